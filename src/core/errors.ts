@@ -1,0 +1,75 @@
+/**
+ * The one catalogue of error codes. Engines throw `BulwarkError(code, …)`; the API
+ * maps the code to its HTTP status once, the CLI prints the message and exits with
+ * the code's exit status. `docs/errors.md` documents every code (a test holds them
+ * in step).
+ */
+export const ERROR_CATALOGUE = {
+  BAD_REQUEST: { status: 400, exit: 2, description: 'The request or its arguments are malformed.' },
+  INVALID_SELECTOR: { status: 400, exit: 2, description: 'A label selector could not be parsed.' },
+  INVALID_LABEL: { status: 400, exit: 2, description: 'A label key or value is not allowed.' },
+  INVALID_CSR: { status: 400, exit: 2, description: 'A certificate signing request is malformed or its signature does not verify.' },
+  UNAUTHENTICATED: { status: 401, exit: 3, description: 'No valid credential was presented.' },
+  FORBIDDEN: { status: 403, exit: 3, description: 'The caller is authenticated but not allowed to do this.' },
+  TOKEN_INVALID: { status: 401, exit: 3, description: 'The join token is unknown, malformed or revoked.' },
+  TOKEN_EXPIRED: { status: 401, exit: 3, description: 'The join token has expired.' },
+  TOKEN_USED_UP: { status: 401, exit: 3, description: 'The join token has no uses left.' },
+  CERT_REVOKED: { status: 403, exit: 3, description: 'The client certificate has been revoked.' },
+  CERT_UNKNOWN: { status: 403, exit: 3, description: 'The client certificate was not issued by this cluster.' },
+  NODE_REMOVED: { status: 403, exit: 3, description: 'The node has been removed from the fleet.' },
+  NOT_FOUND: { status: 404, exit: 4, description: 'The named object does not exist.' },
+  NODE_NOT_FOUND: { status: 404, exit: 4, description: 'No node has that id or name.' },
+  AMBIGUOUS_NAME: { status: 409, exit: 5, description: 'A name matches more than one object; use the id.' },
+  CONFLICT: { status: 409, exit: 5, description: 'The object is in a state that does not allow this.' },
+  PAYLOAD_TOO_LARGE: { status: 413, exit: 2, description: 'The request body is larger than the limit.' },
+  RATE_LIMITED: { status: 429, exit: 6, description: 'Too many requests or failed attempts; retry later.' },
+  PROTOCOL_UNSUPPORTED: { status: 400, exit: 2, description: 'Agent and server share no protocol version.' },
+  CA_PIN_MISMATCH: { status: 400, exit: 7, description: "The server's CA does not match the pin given to the agent." },
+  INVALID_PIN: { status: 400, exit: 2, description: 'A CA pin is not of the form sha256:<64 hex digits>.' },
+  UNREACHABLE: { status: 502, exit: 8, description: 'The server could not be reached.' },
+  NOT_INITIALISED: { status: 503, exit: 9, description: 'The data directory holds no cluster or agent identity yet.' },
+  KEY_FILE_INVALID: { status: 500, exit: 9, description: 'A key file is missing, unreadable, too open or corrupted.' },
+  DECRYPT_FAILED: { status: 500, exit: 9, description: 'A ciphertext could not be authenticated under the keyring.' },
+  CONFIG_INVALID: { status: 400, exit: 2, description: 'A configuration value is not valid.' },
+  UNAVAILABLE: { status: 503, exit: 8, description: 'The service is not ready.' },
+  INTERNAL: { status: 500, exit: 1, description: 'An unexpected failure; the server log has the detail.' },
+} as const satisfies Record<string, { status: number; exit: number; description: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export class BulwarkError extends Error {
+  readonly code: ErrorCode;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'BulwarkError';
+    this.code = code;
+    this.details = details;
+  }
+
+  get status(): number {
+    return ERROR_CATALOGUE[this.code].status;
+  }
+
+  get exitCode(): number {
+    return ERROR_CATALOGUE[this.code].exit;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CATALOGUE, value);
+}
+
+export function isBulwarkError(err: unknown): err is BulwarkError {
+  return err instanceof BulwarkError;
+}
+
+/** The wire shape of every error the API returns. */
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export function errorBody(err: BulwarkError): ErrorBody {
+  return { error: { code: err.code, message: err.message } };
+}

@@ -1,0 +1,103 @@
+import { z } from 'zod';
+import { NodeFactsSchema } from './facts.js';
+
+/** Protocol versions this build speaks, newest last. `hello` negotiates the highest both know. */
+export const SUPPORTED_PROTOCOL_VERSIONS = [1] as const;
+
+/** ALPN protocol an agent offers on the agent listener when it has no certificate yet. */
+export const JOIN_ALPN = 'bulwark-join/1';
+
+/** WebSocket path of the agent channel on the agent listener. */
+export const AGENT_CONNECT_PATH = '/v1/agent/connect';
+export const JOIN_PATH = '/v1/join';
+
+/** Largest agent message the server accepts; facts of a busy host fit well under it. */
+export const MAX_AGENT_MESSAGE_BYTES = 1024 * 1024;
+
+export const JoinRequestSchema = z.object({
+  token: z.string().min(1).max(256),
+  csr: z.string().min(1).max(16 * 1024),
+  hostname: z.string().min(1).max(253),
+  agentVersion: z.string().max(64),
+});
+export type JoinRequest = z.infer<typeof JoinRequestSchema>;
+
+export const JoinResponseSchema = z.object({
+  nodeId: z.string(),
+  clusterName: z.string(),
+  certificate: z.string(),
+  caCertificate: z.string(),
+  notAfter: z.number().int(),
+  labels: z.record(z.string(), z.string()),
+});
+export type JoinResponse = z.infer<typeof JoinResponseSchema>;
+
+// Agent → server
+export const HelloSchema = z.object({
+  type: z.literal('hello'),
+  protocolVersions: z.array(z.number().int().positive()).min(1).max(32),
+  agentVersion: z.string().max(64),
+});
+export const HeartbeatSchema = z.object({
+  type: z.literal('heartbeat'),
+  seq: z.number().int().nonnegative(),
+  sentAt: z.number().int(),
+});
+export const FactsMessageSchema = z.object({
+  type: z.literal('facts'),
+  facts: NodeFactsSchema,
+});
+export const RenewRequestSchema = z.object({
+  type: z.literal('renew'),
+  requestId: z.string().max(64),
+  csr: z.string().min(1).max(16 * 1024),
+});
+
+export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema]);
+export type AgentMessage = z.infer<typeof AgentMessageSchema>;
+
+// Server → agent
+export const WelcomeSchema = z.object({
+  type: z.literal('welcome'),
+  protocolVersion: z.number().int(),
+  nodeId: z.string(),
+  heartbeatIntervalMs: z.number().int().positive(),
+  serverTime: z.number().int(),
+});
+export const HeartbeatAckSchema = z.object({
+  type: z.literal('heartbeat_ack'),
+  seq: z.number().int().nonnegative(),
+  serverTime: z.number().int(),
+});
+export const RenewedSchema = z.object({
+  type: z.literal('renewed'),
+  requestId: z.string(),
+  certificate: z.string(),
+  notAfter: z.number().int(),
+});
+export const ServerErrorSchema = z.object({
+  type: z.literal('error'),
+  requestId: z.string().optional(),
+  code: z.string(),
+  message: z.string(),
+  /** true when the server closes the channel after this message and the agent should not retry (removed, revoked). */
+  fatal: z.boolean(),
+});
+
+export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema]);
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+
+/** WebSocket close codes the server uses; 4000–4999 are free for applications. */
+export const CLOSE_CODES = {
+  removed: 4001,
+  revoked: 4002,
+  protocol: 4003,
+  superseded: 4004,
+  shutdown: 1001,
+} as const;
+
+/** Picks the highest protocol version both sides speak, or undefined. */
+export function negotiateProtocol(offered: readonly number[], supported: readonly number[] = SUPPORTED_PROTOCOL_VERSIONS): number | undefined {
+  const common = offered.filter((v) => supported.includes(v));
+  return common.length === 0 ? undefined : Math.max(...common);
+}

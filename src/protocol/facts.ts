@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../core/canonical-json.js';
 import { z } from 'zod';
 
 export const ListeningPortSchema = z.object({
@@ -32,3 +34,13 @@ export const NodeFactsSchema = z.object({
 
 export type NodeFacts = z.infer<typeof NodeFactsSchema>;
 export type ListeningPort = z.infer<typeof ListeningPortSchema>;
+
+/**
+ * Hash of the facts that matter for change detection: volatile fields (uptime,
+ * collection time) are left out, so an agent re-sends facts only when something
+ * real changed, and the server stores them only then.
+ */
+export function factsHash(facts: NodeFacts): string {
+  const { uptimeSeconds: _uptime, collectedAt: _collected, ...stable } = facts;
+  return createHash('sha256').update(canonicalJson(stable)).digest('hex');
+}

@@ -1,0 +1,287 @@
+import { EventEmitter } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { WebSocket } from 'ws';
+import { systemClock, type Clock } from '../core/clock.js';
+import { BulwarkError } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { VERSION } from '../core/version.js';
+import {
+  AGENT_CONNECT_PATH,
+  MAX_AGENT_MESSAGE_BYTES,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  ServerMessageSchema,
+  type AgentMessage,
+  type ServerMessage,
+} from '../protocol/agent.js';
+import { factsHash } from '../protocol/facts.js';
+import { createCsr } from '../pki/csr.js';
+import { certificateInfo } from '../pki/identity.js';
+import { renewalTime } from '../pki/renewal.js';
+import { backoffDelay } from './backoff.js';
+import { collectFacts } from './facts/collect.js';
+import { loadIdentity, recoverInterruptedRenewal, saveRenewedCertificate, type AgentIdentity } from './identity.js';
+import { parseServerUrl } from './join.js';
+
+export interface AgentOptions {
+  dataDir: string;
+  /** Root of the host the facts are read from; tests point it at a fixture tree. */
+  root?: string;
+  /** Overrides the server's heartbeat interval (tests). */
+  heartbeatIntervalMs?: number;
+  /** How often facts are collected and compared. Default 60 s. */
+  factsIntervalMs?: number;
+  /** Protocol versions offered in hello (tests of negotiation). */
+  protocolVersions?: number[];
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface AgentEvents {
+  connected: [{ server: string; nodeId: string }];
+  disconnected: [{ code: number; reason: string }];
+  heartbeat: [{ rttMs: number }];
+  renewed: [{ serial: string; notAfter: number }];
+  fatal: [BulwarkError];
+}
+
+/**
+ * The agent's life: keep one WebSocket to a server of the list, say hello,
+ * heartbeat, report facts when they change, renew the certificate at 2/3 of its
+ * life, and come back with full-jitter backoff after any loss.
+ */
+export class Agent extends EventEmitter<AgentEvents> {
+  #identity: AgentIdentity;
+  #ws: WebSocket | undefined;
+  #serverIndex = 0;
+  #attempt = 0;
+  #stopped = false;
+  #heartbeatTimer: NodeJS.Timeout | undefined;
+  #factsTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #seq = 0;
+  #sentAt = new Map<number, number>();
+  #lastFactsHash: string | undefined;
+  #renewing: { requestId: string; keyPem: string } | undefined;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+
+  private constructor(
+    private readonly options: AgentOptions,
+    identity: AgentIdentity,
+  ) {
+    super();
+    this.#identity = identity;
+    this.#clock = options.clock ?? systemClock;
+    this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
+  }
+
+  static async start(options: AgentOptions): Promise<Agent> {
+    await recoverInterruptedRenewal(options.dataDir);
+    const agent = new Agent(options, await loadIdentity(options.dataDir));
+    agent.#connect();
+    return agent;
+  }
+
+  get nodeId(): string {
+    return this.#identity.nodeId;
+  }
+
+  get certificateSerial(): string {
+    return certificateInfo(this.#identity.certPem).serial;
+  }
+
+  get connected(): boolean {
+    return this.#ws?.readyState === WebSocket.OPEN;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#clearTimers();
+    clearTimeout(this.#reconnectTimer);
+    const ws = this.#ws;
+    if (ws && ws.readyState !== WebSocket.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(1000, 'agent stopping');
+        setTimeout(() => {
+          ws.terminate();
+          resolve();
+        }, 2000).unref();
+      });
+    }
+  }
+
+  /** Renews now instead of at 2/3 of the lifetime (tests, `bulwark agent renew`). */
+  async renewNow(): Promise<void> {
+    const { csrPem, keyPem } = await createCsr({ commonName: this.#identity.nodeId });
+    const requestId = randomUUID();
+    this.#renewing = { requestId, keyPem };
+    this.#send({ type: 'renew', requestId, csr: csrPem });
+  }
+
+  #connect(): void {
+    if (this.#stopped) return;
+    const server = this.#identity.servers[this.#serverIndex % this.#identity.servers.length] ?? '';
+    const { host, port, servername } = parseServerUrl(server);
+    const hostPart = host.includes(':') ? `[${host}]` : host;
+    const ws = new WebSocket(`wss://${hostPart}:${port}${AGENT_CONNECT_PATH}`, {
+      cert: this.#identity.certPem,
+      key: this.#identity.keyPem,
+      ca: this.#identity.caPem,
+      ...(servername ? { servername } : {}),
+      minVersion: 'TLSv1.2',
+      maxPayload: MAX_AGENT_MESSAGE_BYTES,
+      handshakeTimeout: 15_000,
+    });
+    this.#ws = ws;
+    ws.on('open', () => {
+      this.#send({ type: 'hello', protocolVersions: this.options.protocolVersions ?? [...SUPPORTED_PROTOCOL_VERSIONS], agentVersion: VERSION });
+    });
+    ws.on('message', (data) => {
+      void this.#onMessage(server, data.toString()).catch((err: unknown) => this.#log.error({ err }, 'handling a server message failed'));
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        let error: { code?: string; message?: string } | undefined;
+        try {
+          error = (JSON.parse(body) as { error?: { code?: string; message?: string } }).error;
+        } catch {
+          error = undefined;
+        }
+        if (error?.code === 'NODE_REMOVED' || error?.code === 'CERT_REVOKED' || error?.code === 'CERT_UNKNOWN') {
+          this.#fatal(new BulwarkError(error.code, error.message ?? error.code));
+        } else {
+          this.#log.warn({ server, status: res.statusCode, error }, 'server refused the connection');
+        }
+        ws.terminate();
+      });
+    });
+    ws.on('error', (err) => this.#log.debug({ server, err: err.message }, 'connection error'));
+    ws.on('close', (code, reason) => {
+      if (this.#ws === ws) this.#onClose(code, reason.toString());
+    });
+  }
+
+  #onClose(code: number, reason: string): void {
+    this.#clearTimers();
+    this.emit('disconnected', { code, reason });
+    if (this.#stopped) return;
+    this.#serverIndex += 1;
+    const delay = backoffDelay(this.#attempt);
+    this.#attempt += 1;
+    this.#log.info({ code, reason, retryInMs: delay }, 'disconnected; reconnecting');
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  async #onMessage(server: string, text: string): Promise<void> {
+    let msg: ServerMessage;
+    try {
+      msg = ServerMessageSchema.parse(JSON.parse(text));
+    } catch {
+      this.#log.warn({ server }, 'ignoring a malformed server message');
+      return;
+    }
+    switch (msg.type) {
+      case 'welcome':
+        this.#attempt = 0;
+        this.#serverIndex = this.#identity.servers.indexOf(server);
+        this.#startHeartbeats(this.options.heartbeatIntervalMs ?? msg.heartbeatIntervalMs);
+        this.#scheduleRenewal();
+        this.#lastFactsHash = undefined;
+        this.emit('connected', { server, nodeId: msg.nodeId });
+        await this.#reportFacts();
+        this.#factsTimer = setInterval(() => void this.#reportFacts(), this.options.factsIntervalMs ?? 60_000);
+        return;
+      case 'heartbeat_ack': {
+        const sent = this.#sentAt.get(msg.seq);
+        this.#sentAt.delete(msg.seq);
+        if (sent !== undefined) this.emit('heartbeat', { rttMs: this.#clock.now() - sent });
+        return;
+      }
+      case 'renewed':
+        return this.#onRenewed(msg.requestId, msg.certificate);
+      case 'error':
+        if (msg.fatal && (msg.code === 'NODE_REMOVED' || msg.code === 'CERT_REVOKED' || msg.code === 'PROTOCOL_UNSUPPORTED')) {
+          this.#fatal(new BulwarkError(msg.code, msg.message));
+        } else {
+          this.#log.warn({ code: msg.code, message: msg.message }, 'server reported an error');
+          if (msg.requestId && msg.requestId === this.#renewing?.requestId) this.#renewing = undefined;
+        }
+        return;
+    }
+  }
+
+  async #onRenewed(requestId: string, certPem: string): Promise<void> {
+    const pending = this.#renewing;
+    if (!pending || pending.requestId !== requestId) return;
+    this.#renewing = undefined;
+    const info = certificateInfo(certPem);
+    await saveRenewedCertificate(this.options.dataDir, pending.keyPem, certPem);
+    this.#identity = { ...this.#identity, keyPem: pending.keyPem, certPem };
+    this.#log.info({ serial: info.serial, notAfter: info.notAfter }, 'certificate renewed');
+    this.emit('renewed', { serial: info.serial, notAfter: info.notAfter });
+    // Reconnect with the new certificate at once: the server revokes the old one
+    // only when it sees the new one in use.
+    this.#attempt = 0;
+    const old = this.#ws;
+    this.#ws = undefined;
+    this.#clearTimers();
+    old?.close(1000, 'renewed');
+    this.#connect();
+  }
+
+  #scheduleRenewal(): void {
+    clearTimeout(this.#renewTimer);
+    const info = certificateInfo(this.#identity.certPem);
+    const delay = Math.max(0, renewalTime(info.notBefore, info.notAfter) - this.#clock.now());
+    this.#renewTimer = setTimeout(() => {
+      void this.renewNow().catch((err: unknown) => this.#log.error({ err }, 'renewal failed'));
+    }, Math.min(delay, 2 ** 31 - 1));
+  }
+
+  #startHeartbeats(intervalMs: number): void {
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = setInterval(() => {
+      const seq = ++this.#seq;
+      const now = this.#clock.now();
+      this.#sentAt.set(seq, now);
+      if (this.#sentAt.size > 100) this.#sentAt.delete(this.#sentAt.keys().next().value as number);
+      this.#send({ type: 'heartbeat', seq, sentAt: now });
+    }, intervalMs);
+  }
+
+  async #reportFacts(): Promise<void> {
+    try {
+      const facts = await collectFacts({ ...(this.options.root ? { root: this.options.root } : {}), now: () => this.#clock.now() });
+      const hash = factsHash(facts);
+      if (hash === this.#lastFactsHash) return;
+      this.#send({ type: 'facts', facts });
+      this.#lastFactsHash = hash;
+    } catch (err) {
+      this.#log.warn({ err }, 'collecting facts failed');
+    }
+  }
+
+  #send(message: AgentMessage): void {
+    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(message));
+  }
+
+  #fatal(err: BulwarkError): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#clearTimers();
+    this.#ws?.terminate();
+    this.#log.error({ code: err.code }, err.message);
+    this.emit('fatal', err);
+  }
+
+  #clearTimers(): void {
+    clearInterval(this.#heartbeatTimer);
+    clearInterval(this.#factsTimer);
+    clearTimeout(this.#renewTimer);
+  }
+}

@@ -1,0 +1,114 @@
+import { fastify, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { fastifySwagger } from '@fastify/swagger';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { BulwarkError, errorBody, isBulwarkError, type ErrorCode } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { ApiAuth } from './api-auth.js';
+import { isAllowed, type RouteEntry } from './permissions.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerNodeRoutes } from './routes/nodes.js';
+import { registerJoinTokenRoutes } from './routes/join-tokens.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerClusterRoutes } from './routes/cluster.js';
+import type { ApiServices } from './services.js';
+
+export const BODY_LIMIT = 256 * 1024;
+
+export interface ApiAppOptions {
+  services: ApiServices;
+  auth: ApiAuth;
+  logger: Logger;
+  version: string;
+  https?: { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3' };
+}
+
+export interface ApiApp {
+  app: FastifyInstance;
+  /** Every registered route with the permission it declared; tests walk this table. */
+  routes: RouteEntry[];
+}
+
+/**
+ * Builds the operator API without listening, so tests can `inject()` requests
+ * and the CLI decides where it listens.
+ */
+export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
+  const routes: RouteEntry[] = [];
+  // One instance type for HTTP (tests) and HTTPS (listening), so routes register alike on both.
+  const base = fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    ...(options.https ? { https: options.https } : {}),
+  }) as unknown as FastifyInstance;
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.addHook('onRoute', (route) => {
+    const permission = route.config?.permission;
+    if (permission === undefined) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no permission; add config.permission`);
+    }
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) routes.push({ method, url: route.url, permission });
+  });
+
+  app.addHook('onRequest', async (request) => {
+    const permission = request.routeOptions.config.permission;
+    if (permission === 'public' || permission === undefined) return;
+    const principal = await options.auth.authenticate(request.headers.authorization, request.ip);
+    if (!isAllowed(principal, permission)) {
+      throw new BulwarkError('FORBIDDEN', `role "${principal.role}" may not ${permission.verb} ${permission.resource}`);
+    }
+    request.principal = principal;
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const mapped = mapError(err);
+    if (mapped.code === 'INTERNAL') request.log.error({ err }, 'request failed');
+    const retry = mapped.details?.retryAfterMs;
+    if (typeof retry === 'number') void reply.header('retry-after', String(Math.ceil(retry / 1000)));
+    return reply.status(mapped.status).send(errorBody(mapped));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    return reply.status(404).send(errorBody(new BulwarkError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`)));
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Bulwark API', version: options.version, description: 'Operator API of the Bulwark control plane.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+
+  registerHealthRoutes(base, options.services);
+  registerClusterRoutes(base, options.services);
+  registerNodeRoutes(base, options.services);
+  registerJoinTokenRoutes(base, options.services);
+  registerEventRoutes(base, options.services);
+  app.get('/v1/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
+
+  await app.ready();
+  return { app: base, routes };
+}
+
+/** One place turns any failure into a status and `{error:{code,message}}`; nothing unexpected leaks. */
+function mapError(err: FastifyError): BulwarkError {
+  if (isBulwarkError(err)) return err;
+  if (err.validation) {
+    const first = err.validation[0];
+    const where = first?.instancePath ? `${err.validationContext ?? 'body'}${first.instancePath.replace(/\//g, '.')}` : (err.validationContext ?? 'request');
+    return new BulwarkError('BAD_REQUEST', `${where}: ${first?.message ?? 'invalid'}`);
+  }
+  const status = err.statusCode ?? 500;
+  if (status === 413) return new BulwarkError('PAYLOAD_TOO_LARGE', `request body is larger than ${BODY_LIMIT} bytes`);
+  if (status >= 400 && status < 500) {
+    const code: ErrorCode = status === 404 ? 'NOT_FOUND' : status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
+    return new BulwarkError(code, err.message);
+  }
+  return new BulwarkError('INTERNAL', 'internal error; the server log has the detail');
+}

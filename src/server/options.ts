@@ -1,0 +1,56 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/logger.js';
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+/** Everything `Server.start` takes. Defaults are in `resolveServerOptions`. */
+export interface ServerOptions {
+  /** Directory holding the master key file (and the SQLite database unless `db` is set). */
+  dataDir: string;
+  /** `postgres://…` for PostgreSQL; a file path (default `<dataDir>/bulwark.db`) for SQLite. */
+  db?: string;
+  /** PostgreSQL schema to use (tests give each run its own). */
+  dbSchema?: string;
+  /** Name written into node identities (`spiffe://<clusterName>/node/<id>`); fixed at first start. Default `bulwark`. */
+  clusterName?: string;
+  api?: { host?: string; port?: number };
+  agent?: { host?: string; port?: number };
+  /** Extra DNS names or IP addresses for the listener certificates (the host name and loopback are always in). */
+  sans?: string[];
+  /** Addresses agents are told to use (`https://host:port`); default the agent listener's own. */
+  advertisedAgentAddresses?: string[];
+  /** Lowest TLS version either listener accepts. Default TLS 1.3. */
+  tlsMinVersion?: TlsMinVersion;
+  /** Lifetime of node certificates. Default 24 h. */
+  nodeCertLifetimeMs?: number;
+  heartbeatIntervalMs?: number;
+  /** Missed heartbeats before a node is suspect (default 3) and offline (default 10). */
+  suspectAfterMissed?: number;
+  offlineAfterMissed?: number;
+  /** Failed join attempts allowed per source address per minute. Default 10. */
+  joinFailuresPerMinute?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface ResolvedServerOptions {
+  dataDir: string;
+  db: string;
+  dbSchema: string | undefined;
+  clusterName: string;
+  api: { host: string; port: number };
+  agent: { host: string; port: number };
+  sans: string[];
+  advertisedAgentAddresses: string[] | undefined;
+  tlsMinVersion: TlsMinVersion;
+  nodeCertLifetimeMs: number;
+  heartbeatIntervalMs: number;
+  suspectAfterMissed: number;
+  offlineAfterMissed: number;
+  joinFailuresPerMinute: number;
+}
+
+export const DEFAULT_API_PORT = 8443;
+export const DEFAULT_AGENT_PORT = 8444;
+export const DEFAULT_HEARTBEAT_MS = 10_000;
+export const DEFAULT_NODE_CERT_LIFETIME_MS = 24 * 3_600_000;

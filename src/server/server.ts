@@ -1,0 +1,225 @@
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server as HttpsServer } from 'node:https';
+import type { FastifyInstance } from 'fastify';
+import { systemClock, type Clock } from '../core/clock.js';
+import { createLogger, type Logger } from '../core/logger.js';
+import { writeFileAtomic } from '../core/fs.js';
+import { VERSION } from '../core/version.js';
+import { loadOrCreateMasterKey } from '../keyring/master-key-file.js';
+import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
+import { renewalTime } from '../pki/renewal.js';
+import { openStore, type Store } from '../store/open.js';
+import { sql } from 'kysely';
+import { AgentGateway } from './agent-gateway.js';
+import { createApiToken, ApiAuth } from './api/api-auth.js';
+import { buildApiApp } from './api/app.js';
+import type { RouteEntry } from './api/permissions.js';
+import { loadOrCreateCluster } from './cluster.js';
+import { Enrollment } from './enrollment.js';
+import { EventLog } from './event-log.js';
+import { JoinTokenService } from './join-tokens.js';
+import { Membership } from './membership.js';
+import { NodeService } from './node-service.js';
+import {
+  DEFAULT_AGENT_PORT,
+  DEFAULT_API_PORT,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_NODE_CERT_LIFETIME_MS,
+  type ResolvedServerOptions,
+  type ServerOptions,
+} from './options.js';
+import { PkiService, type ListenerCertificate } from './pki-service.js';
+
+export const ADMIN_TOKEN_FILE = 'admin-token';
+export const CA_CERT_FILE = 'ca.pem';
+export const MASTER_KEY_FILE = 'master.key';
+
+export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
+  return {
+    dataDir: o.dataDir,
+    db: o.db ?? join(o.dataDir, 'bulwark.db'),
+    dbSchema: o.dbSchema,
+    clusterName: o.clusterName ?? 'bulwark',
+    api: { host: o.api?.host ?? '127.0.0.1', port: o.api?.port ?? DEFAULT_API_PORT },
+    agent: { host: o.agent?.host ?? '0.0.0.0', port: o.agent?.port ?? DEFAULT_AGENT_PORT },
+    sans: o.sans ?? [],
+    advertisedAgentAddresses: o.advertisedAgentAddresses,
+    tlsMinVersion: o.tlsMinVersion ?? 'TLSv1.3',
+    nodeCertLifetimeMs: o.nodeCertLifetimeMs ?? DEFAULT_NODE_CERT_LIFETIME_MS,
+    heartbeatIntervalMs: o.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_MS,
+    suspectAfterMissed: o.suspectAfterMissed ?? 3,
+    offlineAfterMissed: o.offlineAfterMissed ?? 10,
+    joinFailuresPerMinute: o.joinFailuresPerMinute ?? 10,
+  };
+}
+
+/** A running control plane: both listeners up, background jobs started. */
+export class Server {
+  /** Set only by the start that created the cluster: the bootstrap admin token, shown once. */
+  adminToken: string | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly options: ResolvedServerOptions,
+    readonly store: Store,
+    readonly api: FastifyInstance,
+    readonly routes: RouteEntry[],
+    readonly gateway: AgentGateway,
+    readonly membership: Membership,
+    readonly events: EventLog,
+    readonly pki: PkiService,
+    readonly nodes: NodeService,
+    readonly clusterName: string,
+    readonly caPin: string,
+    readonly apiUrl: string,
+    readonly agentUrl: string,
+    private readonly log: Logger,
+    private readonly clock: Clock,
+  ) {}
+
+  static async start(input: ServerOptions): Promise<Server> {
+    const options = resolveServerOptions(input);
+    const clock = input.clock ?? systemClock;
+    const log = input.logger ?? createLogger({ name: 'bulwark-server' });
+    await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+    const { key } = await loadOrCreateMasterKey(join(options.dataDir, MASTER_KEY_FILE));
+    const keyring = new MasterKeyKeyring(key);
+    const store = await openStore({ url: options.db, ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+    try {
+      return await Server.#assemble(options, store, keyring, clock, log);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+  }
+
+  static async #assemble(options: ResolvedServerOptions, store: Store, keyring: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
+    const cluster = await loadOrCreateCluster(store, keyring, clock, options.clusterName);
+    const events = new EventLog(store, clock, log);
+    const pki = new PkiService({ ca: cluster.ca, clusterName: cluster.clusterName, store, clock, nodeLifetimeMs: options.nodeCertLifetimeMs });
+    const tokens = new JoinTokenService(store, clock, events);
+    const enrollment = new Enrollment({ store, clock, log, events, tokens, pki, clusterName: cluster.clusterName, joinFailuresPerMinute: options.joinFailuresPerMinute });
+    const membership = new Membership({
+      store,
+      clock,
+      log,
+      events,
+      options: { heartbeatIntervalMs: options.heartbeatIntervalMs, suspectAfterMissed: options.suspectAfterMissed, offlineAfterMissed: options.offlineAfterMissed },
+    });
+    const names = listenerNames(options);
+    const listenerCert = await pki.issueListenerCertificate(names);
+    const gateway = new AgentGateway(
+      {
+        store,
+        clock,
+        log,
+        events,
+        membership,
+        pki,
+        enrollment,
+        clusterName: cluster.clusterName,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        tlsMinVersion: options.tlsMinVersion,
+        idleTimeoutMs: options.offlineAfterMissed * options.heartbeatIntervalMs,
+      },
+      cluster.ca.certPem,
+      listenerCert,
+    );
+    const nodes = new NodeService({ store, clock, events, isConnected: (id) => gateway.isConnected(id) });
+    const agentPort = await gateway.listen(options.agent.host, options.agent.port);
+    const agentUrl = `https://${urlHost(options.agent.host)}:${agentPort}`;
+    const advertised = options.advertisedAgentAddresses ?? [agentUrl];
+    const { app, routes } = await buildApiApp({
+      services: {
+        nodes,
+        joinTokens: tokens,
+        events,
+        pki,
+        cluster: { name: cluster.clusterName, caPin: cluster.caPin, agentAddresses: () => advertised, version: VERSION },
+        ready: async () => {
+          await sql`select 1`.execute(store.db);
+        },
+      },
+      auth: new ApiAuth(store, clock),
+      logger: log,
+      version: VERSION,
+      https: { cert: listenerCert.chainPem, key: listenerCert.keyPem, minVersion: options.tlsMinVersion },
+    });
+    try {
+      await app.listen({ host: options.api.host, port: options.api.port });
+    } catch (err) {
+      await gateway.close();
+      throw err;
+    }
+    const apiPort = (app.server.address() as AddressInfo).port;
+    const server = new Server(
+      options,
+      store,
+      app,
+      routes,
+      gateway,
+      membership,
+      events,
+      pki,
+      nodes,
+      cluster.clusterName,
+      cluster.caPin,
+      `https://${urlHost(options.api.host)}:${apiPort}`,
+      agentUrl,
+      log,
+      clock,
+    );
+    await writeFileAtomic(join(options.dataDir, CA_CERT_FILE), cluster.ca.certPem, 0o644);
+    if (cluster.created) {
+      server.adminToken = await createApiToken(store, clock, { name: 'bootstrap-admin', role: 'admin' });
+      await writeFileAtomic(join(options.dataDir, ADMIN_TOKEN_FILE), `${server.adminToken}\n`, 0o600);
+      await events.append('cluster.created', null, { clusterName: cluster.clusterName, caPin: cluster.caPin });
+    }
+    membership.start();
+    server.#scheduleListenerRenewal(listenerCert);
+    log.info({ api: server.apiUrl, agent: agentUrl, cluster: cluster.clusterName }, 'server started');
+    return server;
+  }
+
+  /** Listener certificates live 90 days; a long-running server swaps them in place at 2/3. */
+  #scheduleListenerRenewal(current: ListenerCertificate): void {
+    const notBefore = current.notAfter - 90 * 86_400_000;
+    const delay = Math.max(60_000, renewalTime(notBefore, current.notAfter) - this.clock.now());
+    this.#renewTimer = setTimeout(() => {
+      void this.pki
+        .issueListenerCertificate(listenerNames(this.options))
+        .then((next) => {
+          (this.api.server as unknown as HttpsServer).setSecureContext({ cert: next.chainPem, key: next.keyPem, minVersion: this.options.tlsMinVersion });
+          this.gateway.setCertificate(next);
+          this.#scheduleListenerRenewal(next);
+        })
+        .catch((err: unknown) => this.log.error({ err }, 'listener certificate renewal failed'));
+    }, Math.min(delay, 2 ** 31 - 1));
+    this.#renewTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.#renewTimer);
+    await this.gateway.close();
+    await this.api.close();
+    await this.membership.stop();
+    this.events.close();
+    await this.store.close();
+  }
+}
+
+function listenerNames(options: ResolvedServerOptions): string[] {
+  const names = new Set(['localhost', '127.0.0.1', '::1', hostname(), ...options.sans]);
+  for (const host of [options.api.host, options.agent.host]) {
+    if (host !== '0.0.0.0' && host !== '::') names.add(host);
+  }
+  return [...names];
+}
+
+function urlHost(host: string): string {
+  const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return shown.includes(':') ? `[${shown}]` : shown;
+}

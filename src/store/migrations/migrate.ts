@@ -1,0 +1,37 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { BulwarkError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { Database } from '../database.js';
+import { initial } from './0001-initial.js';
+
+/** Every migration, by name; names sort in the order they run. Append, never edit. */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  '0001-initial': initial,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };
+
+/**
+ * Brings the schema to the latest version. Kysely's Migrator holds a PostgreSQL
+ * advisory lock around the run (and tolerates racing `create table if not
+ * exists`), so replicas starting together apply each migration once.
+ *
+ * `schema` names where the migration bookkeeping lives: without it Kysely would
+ * accept a `kysely_migration` table in any schema of the database.
+ */
+export async function migrateToLatest(db: Kysely<Database>, opts: { schema?: string; log: Logger }): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider,
+    ...(opts.schema === undefined ? {} : { migrationTableSchema: opts.schema }),
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  for (const r of results ?? []) {
+    if (r.status === 'Success') opts.log.info({ migration: r.migrationName }, 'database migration applied');
+    else if (r.status === 'Error') opts.log.error({ migration: r.migrationName }, 'database migration failed');
+  }
+  if (error !== undefined) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new BulwarkError('UNAVAILABLE', `database migration failed: ${message}`);
+  }
+}

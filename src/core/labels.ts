@@ -67,11 +67,14 @@ export function parseSelector(source: string): Selector {
   const text = source.trim();
   if (text === '') return { requirements, source: '' };
   let pos = 0;
-  const fail = (why: string): never => {
-    throw new BulwarkError('INVALID_SELECTOR', `selector "${source}" is invalid at position ${pos + 1}: ${why}`);
+  // Positions are reported in `source` as given (1-based), not in the trimmed text.
+  const lead = source.length - source.trimStart().length;
+  const fail = (why: string, at = pos): never => {
+    throw new BulwarkError('INVALID_SELECTOR', `selector "${source}" is invalid at position ${lead + at + 1}: ${why}`);
   };
+  // Any white space, as Kubernetes' lexer, the trim above and the "in (" test below all do.
   const skipSpace = (): void => {
-    while (pos < text.length && text[pos] === ' ') pos++;
+    while (pos < text.length && /\s/.test(text[pos] ?? '')) pos++;
   };
   const readWord = (): string => {
     skipSpace();
@@ -82,12 +85,12 @@ export function parseSelector(source: string): Selector {
   const readKey = (): string => {
     const key = readWord();
     if (key === '') fail('expected a label key');
-    if (!isValidLabelKey(key)) fail(`"${key}" is not a valid label key`);
+    if (!isValidLabelKey(key)) fail(`"${key}" is not a valid label key`, pos - key.length);
     return key;
   };
   const readValue = (): string => {
     const value = readWord();
-    if (!isValidLabelValue(value)) fail(`"${value}" is not a valid label value`);
+    if (!isValidLabelValue(value)) fail(`"${value}" is not a valid label value`, pos - value.length);
     return value;
   };
   for (;;) {

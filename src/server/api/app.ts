@@ -1,4 +1,4 @@
-import { fastify, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { fastifySwagger } from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BulwarkError, errorBody, isBulwarkError, type ErrorCode } from '../../core/errors.js';
@@ -37,7 +37,7 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   // One instance type for HTTP (tests) and HTTPS (listening), so routes register alike on both.
   const base = fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;

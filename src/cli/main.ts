@@ -1,0 +1,66 @@
+import { Command, CommanderError } from 'commander';
+import { isBulwarkError } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+import { registerAgent } from './commands/agent.js';
+import { registerDemo } from './commands/demo.js';
+import { registerEvents } from './commands/events.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerServer } from './commands/server.js';
+import { registerToken } from './commands/token.js';
+import { registerUp } from './commands/up.js';
+
+/** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
+const USAGE_EXIT = 2;
+
+export function buildProgram(): Command {
+  const program = new Command('bulwark')
+    .description('Keeps a fleet of Linux machines secure and recoverable.')
+    .version(VERSION)
+    .showHelpAfterError('(add --help for usage and examples)')
+    .exitOverride();
+  program.addHelpText(
+    'after',
+    `
+Examples:
+  $ bulwark up                                        # start a cluster on this machine
+  $ bulwark token create --ttl 1h --label env=prod    # let another machine join
+  $ bulwark agent up --server https://HOST:8444 --token T --ca-pin sha256:HEX
+  $ bulwark nodes ls --selector env=prod
+  $ bulwark demo --nodes 5                            # a simulated fleet in one command`,
+  );
+  registerUp(program);
+  registerServer(program);
+  registerAgent(program);
+  registerToken(program);
+  registerNodes(program);
+  registerEvents(program);
+  registerDemo(program);
+  for (const cmd of program.commands) {
+    cmd.exitOverride();
+    for (const sub of cmd.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed its one-line message (or the help).
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exit(ok ? 0 : USAGE_EXIT);
+    }
+    if (isBulwarkError(err)) {
+      process.stderr.write(`bulwark: ${err.message}\n`);
+      process.exit(err.exitCode);
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`bulwark: unexpected error: ${message}\n`);
+    if (process.env.BULWARK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+    process.exit(1);
+  }
+  process.exit(0);
+}
+
+await main(process.argv);

@@ -1,0 +1,113 @@
+import { request } from 'node:https';
+import type { z } from 'zod';
+import { BulwarkError, isErrorCode } from '../core/errors.js';
+import {
+  ClusterInfoSchema,
+  CreatedJoinTokenSchema,
+  EventListSchema,
+  JoinTokenListSchema,
+  NodeListSchema,
+  NodeSchema,
+} from '../protocol/api.js';
+
+export interface ApiClientOptions {
+  /** `https://host:port` of the API listener. */
+  baseUrl: string;
+  token: string | undefined;
+  /** PEM of the cluster CA: the only root the client trusts. */
+  caPem: string;
+  timeoutMs?: number;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+/** Typed client of the operator API, used by the CLI and tests. Responses are checked against the protocol schemas. */
+export class ApiClient {
+  constructor(private readonly options: ApiClientOptions) {}
+
+  cluster() {
+    return this.#call('GET', '/v1/cluster', ClusterInfoSchema);
+  }
+
+  listNodes(query: { selector?: string; state?: string; includeRemoved?: boolean } = {}) {
+    return this.#call('GET', '/v1/nodes', NodeListSchema, { query: { selector: query.selector, state: query.state, includeRemoved: query.includeRemoved } });
+  }
+
+  getNode(ref: string) {
+    return this.#call('GET', `/v1/nodes/${encodeURIComponent(ref)}`, NodeSchema);
+  }
+
+  removeNode(ref: string) {
+    return this.#call('DELETE', `/v1/nodes/${encodeURIComponent(ref)}`, NodeSchema);
+  }
+
+  createJoinToken(body: { ttlSeconds: number; uses: number; labels: Record<string, string>; description?: string }) {
+    return this.#call('POST', '/v1/join-tokens', CreatedJoinTokenSchema, { body });
+  }
+
+  listJoinTokens(all = false) {
+    return this.#call('GET', '/v1/join-tokens', JoinTokenListSchema, { query: { all } });
+  }
+
+  async revokeJoinToken(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/join-tokens/${encodeURIComponent(id)}`, undefined);
+  }
+
+  listEvents(query: { after?: number; node?: string; type?: string; limit?: number; wait?: number } = {}) {
+    return this.#call('GET', '/v1/events', EventListSchema, { query, timeoutMs: ((query.wait ?? 0) + 15) * 1000 });
+  }
+
+  #call<S extends z.ZodType>(method: string, path: string, schema: S, opts?: { query?: Query; body?: unknown; timeoutMs?: number }): Promise<z.output<S>>;
+  #call(method: string, path: string, schema: undefined, opts?: { query?: Query; body?: unknown }): Promise<undefined>;
+  async #call(method: string, path: string, schema: z.ZodType | undefined, opts: { query?: Query; body?: unknown; timeoutMs?: number } = {}): Promise<unknown> {
+    const url = new URL(path, this.options.baseUrl);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined && v !== false) url.searchParams.set(k, String(v));
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const { status, text } = await this.#send(method, url, payload, opts.timeoutMs ?? this.options.timeoutMs ?? 15_000);
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      throw new BulwarkError('UNREACHABLE', `${this.options.baseUrl} answered HTTP ${status} with no JSON; is it a Bulwark API listener?`);
+    }
+    if (status >= 400) {
+      const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      const code = isErrorCode(error?.code) ? error.code : status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
+      throw new BulwarkError(code, typeof error?.message === 'string' ? error.message : `HTTP ${status}`);
+    }
+    if (schema === undefined) return undefined;
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new BulwarkError('INTERNAL', `the server's answer to ${method} ${path} does not match this client's protocol version`);
+    return parsed.data;
+  }
+
+  #send(method: string, url: URL, payload: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          ca: this.options.caPem,
+          timeout: timeoutMs,
+          headers: {
+            accept: 'application/json',
+            ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        const hint = err.code === 'ECONNREFUSED' ? '; is the server running (`bulwark up`)?' : '';
+        reject(new BulwarkError('UNREACHABLE', `cannot reach ${this.options.baseUrl}: ${err.code ?? err.message}${hint}`));
+      });
+      req.end(payload);
+    });
+  }
+}

@@ -12,6 +12,9 @@ await build({
   format: 'esm',
   target: 'node20',
   packages: 'external',
+  // Commands load their heavy parts (server, agent) on use, so `bulwark nodes ls` starts fast.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   sourcemap: true,
   logLevel: 'warning',
 });

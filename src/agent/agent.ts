@@ -30,6 +30,8 @@ export interface AgentOptions {
   heartbeatIntervalMs?: number;
   /** How often facts are collected and compared. Default 60 s. */
   factsIntervalMs?: number;
+  /** Server addresses to use instead of the ones saved at join (e.g. `bulwark up` after a port change). */
+  servers?: string[];
   /** Protocol versions offered in hello (tests of negotiation). */
   protocolVersions?: number[];
   clock?: Clock;
@@ -78,7 +80,8 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   static async start(options: AgentOptions): Promise<Agent> {
     await recoverInterruptedRenewal(options.dataDir);
-    const agent = new Agent(options, await loadIdentity(options.dataDir));
+    const identity = await loadIdentity(options.dataDir);
+    const agent = new Agent(options, options.servers?.length ? { ...identity, servers: options.servers } : identity);
     agent.#connect();
     return agent;
   }

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { defaultDataDir } from '../context.js';
 import { addServerFlags, type ServerFlags } from './server-options.js';
-import { printServerBanner, startServer } from './up.js';
-import { untilSignal } from '../signals.js';
 
 export function registerServer(program: Command): void {
   const group = program.command('server').description('run the control plane');
@@ -14,6 +12,7 @@ export function registerServer(program: Command): void {
   addServerFlags(init, { apiAddr: '127.0.0.1:0', agentAddr: '127.0.0.1:0' });
   init.addHelpText('after', '\nExamples:\n  $ bulwark server init --data-dir /var/lib/bulwark --cluster-name prod');
   init.action(async (flags: ServerFlags & { dataDir: string }) => {
+    const { printServerBanner, startServer } = await import('../actions/run-server.js');
     const server = await startServer(flags);
     printServerBanner(server);
     await server.close();
@@ -32,6 +31,8 @@ Examples:
   $ bulwark server run --db postgres://bulwark@db:5432/bulwark   # one of several replicas`,
   );
   run.action(async (flags: ServerFlags & { dataDir: string }) => {
+    const { printServerBanner, startServer } = await import('../actions/run-server.js');
+    const { untilSignal } = await import('../signals.js');
     const server = await startServer(flags);
     printServerBanner(server);
     await untilSignal();

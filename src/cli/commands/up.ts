@@ -1,43 +1,7 @@
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { createLogger } from '../../core/logger.js';
-import type { LevelWithSilent } from 'pino';
-import { Agent } from '../../agent/agent.js';
-import { hasIdentity } from '../../agent/identity.js';
-import { joinCluster } from '../../agent/join.js';
-import { ADMIN_TOKEN_FILE, Server } from '../../server/server.js';
-import { defaultDataDir, saveClientConfig } from '../context.js';
-import { addServerFlags, serverOptionsFrom, type ServerFlags } from './server-options.js';
-import { untilSignal } from '../signals.js';
-
-const LOCAL_AGENT_DIR = 'agent';
-
-/** Starts the server from flags and remembers its API address for later CLI calls. */
-export async function startServer(flags: ServerFlags & { dataDir?: string }): Promise<Server> {
-  const dataDir = flags.dataDir ?? defaultDataDir();
-  const logger = createLogger({ name: 'bulwark-server', level: (flags.logLevel ?? 'warn') as LevelWithSilent });
-  const server = await Server.start({ ...serverOptionsFrom(flags, dataDir), logger });
-  await saveClientConfig(dataDir, server.apiUrl);
-  return server;
-}
-
-export function printServerBanner(server: Server): void {
-  const dataDir = server.options.dataDir;
-  const lines = [
-    `Bulwark server is running (cluster "${server.clusterName}")`,
-    `  API:          ${server.apiUrl}`,
-    `  agents:       ${server.agentUrl}`,
-    `  CA pin:       ${server.caPin}`,
-    server.adminToken
-      ? `  admin token:  ${server.adminToken}\n                (shown once; saved 0600 in ${join(dataDir, ADMIN_TOKEN_FILE)})`
-      : `  admin token:  in ${join(dataDir, ADMIN_TOKEN_FILE)}`,
-    `  data:         ${dataDir}`,
-    '',
-    'Add a machine:  bulwark token create --ttl 1h --label env=prod',
-    'Watch:          bulwark nodes ls   |   bulwark events --follow',
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-}
+import { defaultDataDir } from '../context.js';
+import type { UpFlags } from '../actions/run-server.js';
+import { addServerFlags } from './server-options.js';
 
 export function registerUp(program: Command): void {
   const cmd = program
@@ -55,32 +19,6 @@ Examples:
   $ bulwark up --data-dir /var/lib/bulwark --api-addr 0.0.0.0:8443 --san bulwark.example.com
   $ bulwark up --db postgres://bulwark@db:5432/bulwark --no-agent`,
   );
-  cmd.action(async (flags: ServerFlags & { dataDir: string; agent: boolean; root: string }) => {
-    const server = await startServer(flags);
-    let agent: Agent | undefined;
-    try {
-      printServerBanner(server);
-      if (flags.agent) agent = await startLocalAgent(server, flags.dataDir, flags.root, flags.logLevel ?? 'warn');
-    } catch (err) {
-      await server.close();
-      throw err;
-    }
-    await untilSignal();
-    process.stdout.write('shutting down…\n');
-    await agent?.stop();
-    await server.close();
-  });
+  cmd.action(async (flags: UpFlags) => (await import('../actions/run-server.js')).runUp(flags));
 }
 
-/** Enrolls this machine through the real join path (token, pin, CSR) the first time, then runs its agent. */
-async function startLocalAgent(server: Server, dataDir: string, root: string, logLevel: string): Promise<Agent> {
-  const agentDir = join(dataDir, LOCAL_AGENT_DIR);
-  if (!(await hasIdentity(agentDir))) {
-    const { token } = await server.joinTokens.create({ ttlMs: 300_000, uses: 1, labels: { 'bulwark.io/local': 'true' }, createdBy: 'bulwark up' });
-    const identity = await joinCluster({ servers: [server.agentUrl], token, caPin: server.caPin, dataDir: agentDir });
-    process.stdout.write(`Enrolled this machine as node ${identity.nodeId}\n`);
-  }
-  const agent = await Agent.start({ dataDir: agentDir, root, logger: createLogger({ name: 'bulwark-agent', level: logLevel as LevelWithSilent }) });
-  agent.once('connected', ({ nodeId }) => process.stdout.write(`Local agent connected (node ${nodeId})\n`));
-  return agent;
-}

@@ -4,12 +4,10 @@ import type { AddressInfo, Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
-import type { Clock } from '../core/clock.js';
 import { BulwarkError, errorBody, isBulwarkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { AGENT_CONNECT_PATH, CLOSE_CODES, JOIN_ALPN, JOIN_PATH, JoinRequestSchema, MAX_AGENT_MESSAGE_BYTES } from '../protocol/agent.js';
 import { parseNodeSpiffeId } from '../pki/identity.js';
-import type { Store } from '../store/open.js';
 import { getNode } from '../store/nodes.js';
 import { revokeNodeCertificatesExcept } from '../store/certificates.js';
 import { AgentSession, type SessionDeps } from './agent-session.js';
@@ -168,7 +166,7 @@ export class AgentGateway {
     for (const serial of superseded) await this.deps.events.append('cert.revoked', node.id, { serial, reason: 'superseded' });
     this.#wss.handleUpgrade(req, socket, head, (ws) => {
       const previous = this.#sessions.get(node.id);
-      const session = new AgentSession(ws, node, this.deps, (closed) => {
+      const session = new AgentSession(ws, node, record.serial, this.deps, (closed) => {
         if (this.#sessions.get(closed.nodeId) === closed) {
           this.#sessions.delete(closed.nodeId);
           this.deps.membership.disconnected(closed.nodeId);

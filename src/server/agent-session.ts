@@ -35,6 +35,8 @@ export class AgentSession {
   constructor(
     readonly ws: WebSocket,
     node: NodeRecord,
+    /** Serial of the certificate this connection was opened with. */
+    readonly certSerial: string,
     private readonly deps: SessionDeps,
     private readonly onClose: (session: AgentSession) => void,
   ) {
@@ -104,11 +106,17 @@ export class AgentSession {
       }
       case 'renew': {
         try {
+          // The connection may have outlived its certificate's revocation: check again before issuing.
+          await this.deps.pki.checkNodeCertificate(this.certSerial, this.nodeId);
           const cert = await this.deps.pki.issueNodeCertificate(this.nodeId, msg.csr);
           this.send({ type: 'renewed', requestId: msg.requestId, certificate: cert.pem, notAfter: cert.notAfter });
           await this.deps.events.append('cert.renewed', this.nodeId, { serial: cert.serial, notAfter: cert.notAfter });
         } catch (err) {
           if (!isBulwarkError(err)) throw err;
+          if (err.code === 'CERT_REVOKED' || err.code === 'CERT_UNKNOWN') {
+            this.fatal(err.code, err.message, CLOSE_CODES.revoked, msg.requestId);
+            return;
+          }
           this.send({ type: 'error', requestId: msg.requestId, code: err.code, message: err.message, fatal: false });
         }
         return;

@@ -58,11 +58,15 @@ export class PkiService {
   /** Verifies the CSR and issues a node certificate; the identity comes from the server, never from the CSR. */
   async issueNodeCertificate(nodeId: string, csrPem: string): Promise<CertificateRecord & { pem: string }> {
     const now = this.#clock.now();
+    // The backdate counts towards the validity the agent renews at 2/3 of: with a
+    // lifetime not far above it, the certificate would be due for renewal at once,
+    // and the agent would renew in a loop. Keep it a small share of the lifetime.
+    const backdate = Math.min(BACKDATE_MS, Math.floor(this.#nodeLifetimeMs / 10));
     const cert = await issueNodeCertificate(this.#ca, {
       csrPem,
       clusterName: this.#clusterName,
       nodeId,
-      notBefore: now - BACKDATE_MS,
+      notBefore: now - backdate,
       notAfter: now + this.#nodeLifetimeMs,
     });
     const record: CertificateRecord = {

@@ -54,9 +54,17 @@ const HELLO_TIMEOUT_MS = 10_000;
  * gets a stream that replays the bytes already read, as if it had accepted it.
  */
 export function createAlpnMux(alpn: string, onAlpn: (stream: ReplayStream) => void, defaultServer: Server): Server {
-  return createServer({ pauseOnConnect: false }, (socket: Socket) => {
+  // Half-open: once routed, the TLS layer on top decides when to end our side, so
+  // a caller that half-closes after its request still receives the whole answer.
+  return createServer({ pauseOnConnect: false, allowHalfOpen: true }, (socket: Socket) => {
     let buffered = Buffer.alloc(0);
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+    // A caller that hangs up mid-hello will never finish it: drop it now, and do not
+    // leave the timer holding its bytes for 10 s.
+    const onEnd = (): void => {
+      socket.destroy();
+    };
+    const onClose = (): void => clearTimeout(timer);
     const onData = (chunk: Buffer): void => {
       buffered = Buffer.concat([buffered, chunk]);
       const offered = readClientHelloAlpn(buffered);
@@ -64,6 +72,8 @@ export function createAlpnMux(alpn: string, onAlpn: (stream: ReplayStream) => vo
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('error', onError);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
       socket.pause();
       const stream = new ReplayStream(socket, buffered);
       if (Array.isArray(offered) && offered.includes(alpn)) onAlpn(stream);
@@ -75,6 +85,7 @@ export function createAlpnMux(alpn: string, onAlpn: (stream: ReplayStream) => vo
     };
     socket.on('data', onData);
     socket.on('error', onError);
+    socket.once('end', onEnd);
   });
 }
 
@@ -90,7 +101,9 @@ export class ReplayStream extends Duplex {
   readonly #socket: Socket;
 
   constructor(socket: Socket, head: Buffer) {
-    super({ allowHalfOpen: false });
+    // Half-open like the socket it relays: the end of the caller's data ends only the
+    // readable side; the writable side ends when the TLS layer on top ends it.
+    super({ allowHalfOpen: true });
     this.#socket = socket;
     this.remoteAddress = socket.remoteAddress;
     this.remotePort = socket.remotePort;

@@ -14,6 +14,8 @@ export interface ServerFlags {
   tlsMin?: string;
   heartbeatInterval?: string;
   certLifetime?: string;
+  suspectAfter?: string;
+  offlineAfter?: string;
   logLevel?: string;
 }
 
@@ -31,6 +33,8 @@ export function addServerFlags(cmd: Command, defaults: { apiAddr: string; agentA
     .option('--tls-min <version>', 'lowest TLS version: 1.3 or 1.2', '1.3')
     .option('--heartbeat-interval <duration>', 'agent heartbeat interval', '10s')
     .option('--cert-lifetime <duration>', 'node certificate lifetime', '24h')
+    .option('--suspect-after <n>', 'missed heartbeats before a node is suspect', '3')
+    .option('--offline-after <n>', 'missed heartbeats before a node is offline', '10')
     .option('--log-level <level>', 'server log level (trace … error, silent)', 'warn');
 }
 
@@ -46,8 +50,13 @@ export function serverOptionsFrom(flags: ServerFlags, dataDir: string): ServerOp
   if (flags.clusterName !== undefined && !/^[a-z0-9._-]{1,63}$/.test(flags.clusterName)) {
     throw new BulwarkError('BAD_REQUEST', `--cluster-name "${flags.clusterName}" may use only a-z, 0-9, ".", "_" and "-"`);
   }
+  const suspect = wholeNumber(flags.suspectAfter ?? '3', '--suspect-after');
+  const offline = wholeNumber(flags.offlineAfter ?? '10', '--offline-after');
+  if (offline <= suspect) throw new BulwarkError('BAD_REQUEST', `--offline-after (${offline}) must be greater than --suspect-after (${suspect})`);
   return {
     dataDir,
+    suspectAfterMissed: suspect,
+    offlineAfterMissed: offline,
     ...(flags.db ? { db: flags.db } : {}),
     ...(flags.clusterName ? { clusterName: flags.clusterName } : {}),
     api: parseAddr(flags.apiAddr ?? '127.0.0.1:8443', '--api-addr'),
@@ -58,4 +67,10 @@ export function serverOptionsFrom(flags: ServerFlags, dataDir: string): ServerOp
     heartbeatIntervalMs: parseDuration(flags.heartbeatInterval ?? '10s'),
     nodeCertLifetimeMs: parseDuration(flags.certLifetime ?? '24h'),
   };
+}
+
+function wholeNumber(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000) throw new BulwarkError('BAD_REQUEST', `${flag} must be a whole number from 1 to 10000, not "${text}"`);
+  return n;
 }

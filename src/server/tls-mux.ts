@@ -86,6 +86,7 @@ export function createAlpnMux(alpn: string, onAlpn: (stream: ReplayStream) => vo
     socket.on('data', onData);
     socket.on('error', onError);
     socket.once('end', onEnd);
+    socket.once('close', onClose);
   });
 }
 

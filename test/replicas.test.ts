@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { silentLogger } from '../src/core/logger.js';
-import { BulwarkError } from '../src/core/errors.js';
+import type { BulwarkError } from '../src/core/errors.js';
 import { Agent } from '../src/agent/agent.js';
 import { joinCluster } from '../src/agent/join.js';
 import { MASTER_KEY_FILE, Server } from '../src/server/server.js';

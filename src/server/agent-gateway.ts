@@ -1,6 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Server as NetServer } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
@@ -43,6 +43,8 @@ export class AgentGateway {
   readonly #mux: NetServer;
   readonly #unsubscribe: () => void;
   readonly #idleTimer: NodeJS.Timeout;
+  /** Every TCP connection of the listener: the HTTP servers behind the mux never listen, so they cannot close them. */
+  readonly #sockets = new Set<Socket>();
   #joinContext: SecureContext;
 
   constructor(
@@ -68,6 +70,10 @@ export class AgentGateway {
     });
     this.#joinContext = createSecureContext(this.#tlsOptions(cert));
     this.#mux = createAlpnMux(JOIN_ALPN, (stream) => this.#acceptJoinConnection(stream), this.#mtls);
+    this.#mux.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
     this.#unsubscribe = deps.store.notifier.subscribe(NODE_REMOVED_CHANNEL, (nodeId) => {
       this.#sessions.get(nodeId)?.fatal('NODE_REMOVED', 'this node was removed from the fleet; join again with a new token', CLOSE_CODES.removed);
     });
@@ -106,8 +112,11 @@ export class AgentGateway {
     for (const session of this.#sessions.values()) session.ws.close(CLOSE_CODES.shutdown, 'server shutting down');
     for (const session of this.#sessions.values()) session.ws.terminate();
     this.#sessions.clear();
-    this.#mtls.closeAllConnections();
-    this.#joinHttp.closeAllConnections();
+    // closeAllConnections() is a no-op on servers that never listened (both of
+    // these are fed by the mux), so idle keep-alive connections would hold
+    // the mux's close open until they time out: drop them here.
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
     await closing;
   }
 
@@ -128,6 +137,8 @@ export class AgentGateway {
       clearTimeout(timer);
       tls.destroy();
     });
+    // A peer may hang up mid-handshake without an error (fetchPinnedCa does, once it has the chain).
+    tls.once('close', () => clearTimeout(timer));
   }
 
   async #onJoinRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {

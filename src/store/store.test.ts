@@ -161,7 +161,7 @@ for (const tdb of testDatabases()) {
           const killed = await sql<{ ok: boolean }>`select pg_terminate_backend(pid) as ok from pg_stat_activity
             where query = ${`listen "${channel}"`}
                or pid in (select pid from pg_locks where locktype = 'advisory'
-                          and ((classid::bigint << 32) | objid::bigint) = hashtext(${name})::bigint)`.execute(store.db);
+                          and ((classid::bigint << 32) | objid::bigint) = hashtext(current_schema() || ':' || ${name})::bigint)`.execute(store.db);
           assert.equal(killed.rows.length, 2);
           await waitFor(() => !lock.held);
           assert.equal(await store.leaderLock(name).tryAcquire(), true);

@@ -1,4 +1,4 @@
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { fastifySwagger } from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BulwarkError, errorBody, isBulwarkError, type ErrorCode } from '../../core/errors.js';
@@ -29,6 +29,22 @@ export interface ApiApp {
 }
 
 /**
+ * Makes every route registered on `app` from now on declare `config.permission`
+ * (registration throws otherwise) and records it in `routes`. Exported so a test
+ * can show a route without one is refused.
+ */
+export function requireRoutePermissions(app: FastifyInstance, routes: RouteEntry[]): void {
+  app.addHook('onRoute', (route) => {
+    const permission = route.config?.permission;
+    if (permission === undefined) {
+      throw new Error(`route ${String(route.method)} ${route.url} declares no permission; add config.permission`);
+    }
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) routes.push({ method, url: route.url, permission });
+  });
+}
+
+/**
  * Builds the operator API without listening, so tests can `inject()` requests
  * and the CLI decides where it listens.
  */
@@ -39,20 +55,20 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // Node names are host names, up to 253 characters; the default limit is 100.
+    routerOptions: { maxParamLength: 256 },
+    // Errors raised before routing (a malformed URL, an over-long parameter) get the one error shape too.
+    frameworkErrors: (err: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is longer than 256 characters' : `the request URL is malformed: ${err.message}`;
+      void reply.status(400).send(errorBody(new BulwarkError('BAD_REQUEST', message)));
+    },
     ...(options.https ? { https: options.https } : {}),
   }) as unknown as FastifyInstance;
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
-  app.addHook('onRoute', (route) => {
-    const permission = route.config?.permission;
-    if (permission === undefined) {
-      throw new Error(`route ${String(route.method)} ${route.url} declares no permission; add config.permission`);
-    }
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    for (const method of methods) routes.push({ method, url: route.url, permission });
-  });
+  requireRoutePermissions(base, routes);
 
   app.addHook('onRequest', async (request) => {
     const permission = request.routeOptions.config.permission;

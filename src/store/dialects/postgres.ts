@@ -103,7 +103,9 @@ export async function openPostgres(opts: PostgresConnectOptions): Promise<Store>
     kind: 'postgres',
     notifier,
     leaderLock(name) {
-      const lock = new PostgresLeaderLock(name, clientConfig(opts), log);
+      // Advisory locks are per database, not per schema: scope the name, or two
+      // clusters in two schemas of one database would share one leader.
+      const lock = new PostgresLeaderLock(`${schema}:${name}`, clientConfig(opts), log);
       locks.add(lock);
       return lock;
     },

@@ -1,0 +1,90 @@
+/**
+ * Keys at rest: the CA private key never reaches the database in clear (neither
+ * the main file nor its write-ahead log), and the files holding secrets are 0600.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createPrivateKey } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock } from '../src/core/clock.js';
+import { loadMasterKey } from '../src/keyring/master-key-file.js';
+import { MasterKeyKeyring } from '../src/keyring/master-key-keyring.js';
+import { loadOrCreateCluster } from '../src/server/cluster.js';
+import { ADMIN_TOKEN_FILE, MASTER_KEY_FILE } from '../src/server/server.js';
+import { joinAgent, startTestServer, type TestAgent, type TestServer } from './harness.js';
+
+async function mode(path: string): Promise<number> {
+  return (await stat(path)).mode & 0o777;
+}
+
+describe('keys at rest', () => {
+  let t: TestServer;
+  let agent: TestAgent;
+
+  before(async () => {
+    t = await startTestServer();
+    // Some traffic, so the database and its WAL hold more than the first writes.
+    agent = await joinAgent(t);
+  });
+  after(async () => {
+    await agent?.close();
+    await t?.close();
+  });
+
+  it('the CA private key appears in neither the SQLite file nor its WAL, as PEM, DER, base64 or raw scalar', async () => {
+    // Decrypt the CA key exactly as the server does, with the master key from its file.
+    const keyring = new MasterKeyKeyring(await loadMasterKey(join(t.dataDir, MASTER_KEY_FILE)));
+    const cluster = await loadOrCreateCluster(t.server.store, keyring, systemClock, t.server.clusterName);
+    assert.equal(cluster.created, false);
+    assert.equal(cluster.ca.certPem, t.server.pki.caCertPem);
+    const keyPem = cluster.ca.keyPem;
+    assert.match(keyPem, /-----BEGIN PRIVATE KEY-----/);
+
+    const base64Body = keyPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+    const der = Buffer.from(base64Body, 'base64');
+    const d = createPrivateKey(keyPem).export({ format: 'jwk' }).d;
+    assert.ok(d, 'an EC private key has a scalar');
+    const scalar = Buffer.from(d, 'base64url');
+    assert.equal(scalar.length, 32);
+    const needles: [string, Buffer][] = [
+      ['PEM', Buffer.from(keyPem)],
+      ['PEM body line', Buffer.from(keyPem.split('\n')[1] ?? '')],
+      ['base64 DER', Buffer.from(base64Body)],
+      ['base64 DER (first 40 chars)', Buffer.from(base64Body.slice(0, 40))],
+      ['DER', der],
+      ['raw scalar', scalar],
+      ['scalar hex', Buffer.from(scalar.toString('hex'))],
+      ['scalar base64url', Buffer.from(d)],
+      ['scalar base64', Buffer.from(scalar.toString('base64'))],
+    ];
+
+    const dbPath = join(t.dataDir, 'bulwark.db');
+    const files = [dbPath, `${dbPath}-wal`].filter((f) => existsSync(f));
+    assert.ok(files.includes(dbPath));
+    const contents = await Promise.all(files.map((f) => readFile(f)));
+    const all = Buffer.concat(contents);
+    assert.ok(all.length > 0);
+    // The sealed form is there (so these are the right files), the clear one is not.
+    assert.ok(all.includes(Buffer.from('bwk1.')), 'the sealed CA key is stored');
+    assert.ok(all.includes(Buffer.from(t.server.pki.caCertPem.split('\n')[1] ?? '')), 'the CA certificate is stored');
+    for (const [i, content] of contents.entries()) {
+      for (const [what, needle] of needles) {
+        assert.equal(content.includes(needle), false, `${files[i] ?? ''} holds the CA key as ${what}`);
+      }
+    }
+    // Nothing else in the data directory holds it either (ca.pem is the certificate only).
+    const caFile = await readFile(join(t.dataDir, 'ca.pem'), 'utf8');
+    assert.doesNotMatch(caFile, /PRIVATE KEY/);
+  });
+
+  it('the master key, admin token, database and agent key are readable by the owner only', async () => {
+    assert.equal(await mode(join(t.dataDir, MASTER_KEY_FILE)), 0o600);
+    assert.equal(await mode(join(t.dataDir, ADMIN_TOKEN_FILE)), 0o600);
+    assert.equal(await mode(join(t.dataDir, 'bulwark.db')), 0o600);
+    assert.equal((await mode(t.dataDir)) & 0o077, 0, 'the data directory is private');
+    assert.equal((await readFile(join(t.dataDir, ADMIN_TOKEN_FILE), 'utf8')).trim(), t.adminToken);
+    assert.equal(await mode(join(agent.dataDir, 'node.key')), 0o600);
+  });
+});

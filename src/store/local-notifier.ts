@@ -3,11 +3,12 @@ import { BulwarkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { MAX_NOTIFY_PAYLOAD_BYTES, type Notifier } from './store.js';
 
-const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+// 54, not 63: PostgreSQL appends a 9-character schema tag to the name it listens on.
+const CHANNEL = /^[a-z_][a-z0-9_]{0,53}$/;
 
 export function assertChannel(channel: string): void {
   if (!CHANNEL.test(channel)) {
-    throw new BulwarkError('INTERNAL', `notify channel "${channel}" is not a plain identifier ([a-z_][a-z0-9_]*, at most 63 characters)`);
+    throw new BulwarkError('INTERNAL', `notify channel "${channel}" is not a plain identifier ([a-z_][a-z0-9_]*, at most 54 characters)`);
   }
 }
 

@@ -93,6 +93,32 @@ export async function listNodes(db: Kysely<Database>, opts: { includeRemoved?: b
   return rows.map(toRecord);
 }
 
+/** What the membership sweep needs of a node: no labels or facts to parse. */
+export interface NodeLiveness {
+  id: string;
+  state: NodeState;
+  lastSeenAt: number | null;
+  stateChangedAt: number;
+}
+
+/**
+ * Nodes in one of `states` not seen since before `before` (the last heartbeat, or
+ * the last state change when there was none), ordered by name then id. Lets the
+ * sweep read only the few nodes that went quiet instead of the whole fleet.
+ */
+export async function listSilentNodes(db: Kysely<Database>, states: readonly NodeState[], before: number): Promise<NodeLiveness[]> {
+  if (states.length === 0) return [];
+  const rows = await db
+    .selectFrom('nodes')
+    .select(['id', 'state', 'last_seen_at', 'state_changed_at'])
+    .where('state', 'in', states)
+    .where((eb) => eb(eb.fn.coalesce('last_seen_at', 'state_changed_at'), '<', before))
+    .orderBy('name')
+    .orderBy('id')
+    .execute();
+  return rows.map((r) => ({ id: r.id, state: r.state, lastSeenAt: r.last_seen_at, stateChangedAt: r.state_changed_at }));
+}
+
 /**
  * Moves a node to `state`; false when the node is unknown, removed, or already in
  * that state. Removal goes through {@link markNodeRemoved} only.

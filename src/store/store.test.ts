@@ -159,7 +159,7 @@ for (const tdb of testDatabases()) {
           const lock = twin.leaderLock(name);
           assert.equal(await lock.tryAcquire(), true);
           const killed = await sql<{ ok: boolean }>`select pg_terminate_backend(pid) as ok from pg_stat_activity
-            where query = ${`listen "${channel}"`}
+            where query like ${`listen "${channel}\_%`}
                or pid in (select pid from pg_locks where locktype = 'advisory'
                           and ((classid::bigint << 32) | objid::bigint) = hashtext(current_schema() || ':' || ${name})::bigint)`.execute(store.db);
           assert.equal(killed.rows.length, 2);

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { BulwarkError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -27,18 +27,21 @@ export class PostgresNotifier implements Notifier {
   #timer: NodeJS.Timeout | undefined;
   #backoff = MIN_BACKOFF_MS;
   #closed = false;
+  /** Channels are per database, not per schema: the wire name carries a tag of the schema, so clusters sharing a database do not hear each other. */
+  readonly #suffix: string;
 
-  constructor(config: pg.ClientConfig, pool: pg.Pool, log: Logger) {
+  constructor(config: pg.ClientConfig, pool: pg.Pool, log: Logger, scope: string) {
     this.#config = config;
     this.#pool = pool;
     this.#log = log;
     this.#local = new LocalNotifier(log);
+    this.#suffix = `_${createHash('sha256').update(scope).digest('hex').slice(0, 8)}`;
   }
 
   async publish(channel: string, payload: string): Promise<void> {
     assertChannel(channel);
     assertPayload(payload);
-    await this.#pool.query('select pg_notify($1, $2)', [channel, `${this.#origin}:${payload}`]);
+    await this.#pool.query('select pg_notify($1, $2)', [channel + this.#suffix, `${this.#origin}:${payload}`]);
     this.#local.deliver(channel, payload);
   }
 
@@ -80,7 +83,7 @@ export class PostgresNotifier implements Notifier {
     }
     for (const channel of this.#local.channels()) {
       if (this.#listening.has(channel)) continue;
-      await client.query(`listen "${channel}"`);
+      await client.query(`listen "${channel}${this.#suffix}"`);
       this.#listening.add(channel);
     }
     this.#backoff = MIN_BACKOFF_MS;
@@ -88,7 +91,9 @@ export class PostgresNotifier implements Notifier {
 
   #newClient(): pg.Client {
     const client = new pg.Client(this.#config);
-    client.on('notification', (msg) => this.#receive(msg.channel, msg.payload ?? ''));
+    client.on('notification', (msg) => {
+      if (msg.channel.endsWith(this.#suffix)) this.#receive(msg.channel.slice(0, -this.#suffix.length), msg.payload ?? '');
+    });
     client.on('error', (err) => this.#lost(client, err.message));
     client.on('end', () => this.#lost(client, 'connection ended'));
     return client;

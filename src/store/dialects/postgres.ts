@@ -96,7 +96,7 @@ export async function openPostgres(opts: PostgresConnectOptions): Promise<Store>
     const message = err instanceof Error ? err.message : String(err);
     throw new BulwarkError('UNAVAILABLE', `cannot open the PostgreSQL database: ${message}`);
   }
-  const notifier = new PostgresNotifier(clientConfig(opts), pool, log);
+  const notifier = new PostgresNotifier(clientConfig(opts), pool, log, schema);
   const locks = new Set<PostgresLeaderLock>();
   return {
     db,

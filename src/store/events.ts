@@ -1,6 +1,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, EventsTable } from './database.js';
 import { parseJson } from './json.js';
+import { dialectOf } from './dialects/dialect.js';
+import { withTransaction } from './transaction.js';
 
 export interface EventRecord {
   id: number;
@@ -23,30 +25,35 @@ function toRow(e: Omit<EventRecord, 'id'>) {
 
 /** Appends one event and returns its id. */
 export async function appendEvent(db: Kysely<Database>, e: Omit<EventRecord, 'id'>): Promise<number> {
-  const row = await db.insertInto('events').values(toRow(e)).returning('id').executeTakeFirstOrThrow();
-  return row.id;
+  return withTransaction(db, async (trx) => {
+    await dialectOf(trx).serialiseEventAppends(trx);
+    const row = await trx.insertInto('events').values(toRow(e)).returning('id').executeTakeFirstOrThrow();
+    return row.id;
+  });
 }
 
-/** Appends events in order and returns their ids, ascending. Wrap in a transaction to make the batch atomic. */
+/** Appends events in order, atomically, and returns their ids, ascending. */
 export async function appendEvents(db: Kysely<Database>, list: readonly Omit<EventRecord, 'id'>[]): Promise<number[]> {
-  const ids: number[] = [];
-  for (let i = 0; i < list.length; i += INSERT_CHUNK) {
-    const rows = await db
-      .insertInto('events')
-      .values(list.slice(i, i + INSERT_CHUNK).map(toRow))
-      .returning('id')
-      .execute();
-    ids.push(...rows.map((r) => r.id).sort((a, b) => a - b));
-  }
-  return ids;
+  return withTransaction(db, async (trx) => {
+    await dialectOf(trx).serialiseEventAppends(trx);
+    const ids: number[] = [];
+    for (let i = 0; i < list.length; i += INSERT_CHUNK) {
+      const rows = await trx
+        .insertInto('events')
+        .values(list.slice(i, i + INSERT_CHUNK).map(toRow))
+        .returning('id')
+        .execute();
+      ids.push(...rows.map((r) => r.id).sort((a, b) => a - b));
+    }
+    return ids;
+  });
 }
 
 /**
  * Events ascending by id. With `afterId`, only later ones: a client resumes a
  * stream from the last id it saw.
- *
- * On PostgreSQL, ids are handed out before commit, so a concurrent transaction
- * can commit a lower id after a reader has passed it.
+ * Appends commit in id order (see `serialiseEventAppends`), so resuming after
+ * an id never skips an event.
  */
 export async function listEvents(db: Kysely<Database>, opts: { afterId?: number; nodeId?: string; type?: string; limit: number }): Promise<EventRecord[]> {
   let query = db.selectFrom('events').selectAll();

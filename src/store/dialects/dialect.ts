@@ -15,6 +15,12 @@ export interface DialectHooks {
   autoIncrementPrimaryKey(col: ColumnDefinitionBuilder): ColumnDefinitionBuilder;
   /** Sets `last_seen_at` of many nodes; the caller provides the transaction. */
   touchLastSeen(db: Kysely<Database>, entries: readonly { id: string; at: number }[]): Promise<void>;
+  /**
+   * Makes event appends of concurrent transactions commit in id order, so a
+   * reader that resumes after the last id it saw never skips a late commit.
+   * Runs inside the appending transaction.
+   */
+  serialiseEventAppends(trx: Kysely<Database>): Promise<void>;
 }
 
 // Keyed by the adapter because transactions and plugin-wrapped instances are new

@@ -36,6 +36,11 @@ const hooks: DialectHooks = {
         where nodes.id = v.id`.execute(db);
     }
   },
+  async serialiseEventAppends(trx) {
+    // Identity values are handed out before commit; holding this lock to commit
+    // makes the next append wait, so ids become visible in ascending order.
+    await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':bulwark_events'))`.execute(trx);
+  },
 };
 
 export interface PostgresConnectOptions {

@@ -26,6 +26,8 @@ function hooksFor(handle: SqliteDatabase.Database): DialectHooks {
       touch ??= handle.prepare('update nodes set last_seen_at = ? where id = ?');
       for (const { id, at } of entries) touch.run(at, id);
     },
+    // SQLite has one writer at a time: ids commit in order already.
+    serialiseEventAppends: async () => undefined,
   };
 }
 

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -6,7 +7,8 @@ import { collectDpkgPackages, countInstalledDpkgPackages } from './packages.js';
 import { makeFixtureTree, removeFixtureTree } from './fixture-tree.js';
 
 // Overridable so the skip path can be exercised, and so CI can point elsewhere.
-const REALWORLD = process.env.BULWARK_REALWORLD_DPKG_DIR ?? '/work/shared/realworld/dpkg-status';
+// ../shared/realworld beside the repository (how CI lays it out), unless told otherwise.
+const REALWORLD = process.env.BULWARK_REALWORLD_DPKG_DIR ?? fileURLToPath(new URL('../../../../shared/realworld/dpkg-status', import.meta.url));
 
 const STATUS = `Package: adduser
 Status: install ok installed

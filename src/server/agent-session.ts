@@ -30,6 +30,7 @@ export class AgentSession {
   #protocolVersion: number | undefined;
   #factsHash: string | null;
   readonly #initialState: NodeState;
+  readonly #known: { agentVersion: string | null; protocolVersion: number | null };
   readonly #helloTimer: NodeJS.Timeout;
 
   constructor(
@@ -43,6 +44,7 @@ export class AgentSession {
     this.nodeId = node.id;
     this.#factsHash = node.factsHash;
     this.#initialState = node.state;
+    this.#known = { agentVersion: node.agentVersion, protocolVersion: node.protocolVersion };
     this.lastMessageAt = deps.clock.now();
     this.#helloTimer = setTimeout(() => this.fatal('BAD_REQUEST', 'no hello within 10 s', CLOSE_CODES.protocol), HELLO_TIMEOUT_MS);
     this.#helloTimer.unref();
@@ -133,7 +135,10 @@ export class AgentSession {
     }
     clearTimeout(this.#helloTimer);
     this.#protocolVersion = version;
-    await setAgentInfo(this.deps.store.db, this.nodeId, { agentVersion, protocolVersion: version });
+    // A fleet reconnecting after a server restart should not rewrite what has not changed.
+    if (this.#known.agentVersion !== agentVersion || this.#known.protocolVersion !== version) {
+      await setAgentInfo(this.deps.store.db, this.nodeId, { agentVersion, protocolVersion: version });
+    }
     await this.deps.membership.connected(this.nodeId, this.#initialState);
     this.send({
       type: 'welcome',

@@ -12,16 +12,14 @@
  * A simulated agent speaks the real protocol (src/protocol/agent.ts) but skips
  * what is not load on the server: no facts, no renewal, no identity files.
  */
-import { request } from 'node:https';
-import { connect } from 'node:tls';
 import { performance, monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { WebSocket } from 'ws';
 import { VERSION } from '../src/core/version.js';
-import { fetchPinnedCa, parseServerUrl } from '../src/agent/join.js';
+import { fetchPinnedCa, parseServerUrl, postJoin } from '../src/agent/join.js';
 import { createCsr } from '../src/pki/csr.js';
 import { pinMatches } from '../src/pki/pin.js';
-import { AGENT_CONNECT_PATH, JOIN_ALPN, JOIN_PATH, MAX_AGENT_MESSAGE_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from '../src/protocol/agent.js';
+import { AGENT_CONNECT_PATH, MAX_AGENT_MESSAGE_BYTES, SUPPORTED_PROTOCOL_VERSIONS } from '../src/protocol/agent.js';
 
 const { values } = parseArgs({
   options: {
@@ -132,44 +130,6 @@ function summarize(samples: readonly number[]): { p50: number | null; p90: numbe
   };
 }
 
-/** POST /v1/join on a fresh TLS connection that offers the join ALPN and trusts only the pinned CA. */
-function postJoin(caPem: string, body: object): Promise<{ nodeId: string; certificate: string; caCertificate: string }> {
-  const payload = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host,
-        port,
-        path: JOIN_PATH,
-        method: 'POST',
-        createConnection: () => connect({ host, port, ca: caPem, ALPNProtocols: [JOIN_ALPN], rejectUnauthorized: true }),
-        timeout: REQUEST_TIMEOUT_MS,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) {
-            reject(new Error(`HTTP ${res.statusCode ?? '?'}: ${text.slice(0, 200)}`));
-            return;
-          }
-          try {
-            resolve(JSON.parse(text) as { nodeId: string; certificate: string; caCertificate: string });
-          } catch {
-            reject(new Error('join response is not JSON'));
-          }
-        });
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('join timed out')));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 const agents: SimAgent[] = [];
 let sharedCaPem: string | undefined;
 
@@ -193,7 +153,7 @@ async function joinAll(): Promise<{ wallS: number; ok: number }> {
     try {
       // A real `bulwark agent join` fetches the CA and checks the pin first: one extra TLS handshake.
       const caPem = sharedCaPem ?? (await fetchPinnedCa(agentUrl, caPin));
-      const res = await postJoin(caPem, { token, csr: agent.csrPem, hostname: `bench-node-${agent.index}`, agentVersion: VERSION });
+      const res = await postJoin(agentUrl, caPem, { token, csr: agent.csrPem, hostname: `bench-node-${agent.index}`, agentVersion: VERSION });
       if (!pinMatches(caPin, res.caCertificate)) throw new Error('join answered with a CA that does not match the pin');
       agent.certPem = res.certificate;
       agent.nodeId = res.nodeId;

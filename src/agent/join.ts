@@ -4,7 +4,7 @@ import { hostname as osHostname } from 'node:os';
 import { X509Certificate } from 'node:crypto';
 import { BulwarkError, isErrorCode } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
-import { JOIN_ALPN, JOIN_PATH, JoinResponseSchema, type JoinResponse } from '../protocol/agent.js';
+import { JOIN_ALPN, JOIN_PATH, JoinResponseSchema, type JoinRequest, type JoinResponse } from '../protocol/agent.js';
 import { createCsr } from '../pki/csr.js';
 import { parsePin, pinMatches } from '../pki/pin.js';
 import { saveIdentity, type AgentIdentity } from './identity.js';
@@ -94,7 +94,8 @@ export async function joinCluster(opts: JoinOptions): Promise<AgentIdentity> {
   throw lastError;
 }
 
-function postJoin(serverUrl: string, caPem: string, body: object): Promise<JoinResponse> {
+/** POST /v1/join on a fresh connection that offers the join ALPN and trusts only the pinned CA. */
+export function postJoin(serverUrl: string, caPem: string, body: JoinRequest): Promise<JoinResponse> {
   const { host, port, servername } = parseServerUrl(serverUrl);
   const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {

@@ -32,7 +32,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   await fsyncDir(dir);
 }
 
-async function fsyncDir(dir: string): Promise<void> {
+/** Makes a rename or a new file in `dir` durable: the directory entry itself is fsynced. */
+export async function fsyncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r');
   try {
     await handle.sync();

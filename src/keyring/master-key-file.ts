@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { link, lstat, open, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { BulwarkError } from '../core/errors.js';
-import { writeFileAtomic } from '../core/fs.js';
+import { fsyncDir, writeFileAtomic } from '../core/fs.js';
 
 const HEADER = 'bulwark-master-key v1';
 const KEY_BYTES = 32;
@@ -85,14 +85,5 @@ async function exists(path: string): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw new BulwarkError('KEY_FILE_INVALID', `master key file ${path} cannot be read: ${(err as Error).message}`);
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

@@ -73,6 +73,69 @@ export interface ClusterStateTable {
   updated_at: number;
 }
 
+export interface UsersTable {
+  id: string;
+  name: string;
+  /** JSON array of role names. */
+  roles: string;
+  /** `scrypt$…` string carrying its own parameters, so they can be raised later. */
+  password_hash: string;
+  /** TOTP secret as keyring ciphertext; null until MFA is enrolled. */
+  totp_secret: string | null;
+  totp_algorithm: string | null;
+  /** Highest TOTP time step accepted, so a code is never accepted twice. */
+  totp_last_step: number | null;
+  mfa_enrolled_at: number | null;
+  locked_at: number | null;
+  failed_logins: number;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+}
+
+export interface SessionsTable {
+  id: string;
+  secret_hash: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  source: string;
+  mfa: number;
+}
+
+/** Custom roles (built-in ones live in code). `definition` is the role as JSON. */
+export interface RolesTable {
+  name: string;
+  definition: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AuditEntriesTable {
+  seq: number;
+  time: number;
+  actor: string;
+  action: string;
+  resource: string;
+  decision: string;
+  source: string;
+  request_id: string;
+  outcome: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export interface AuditCheckpointsTable {
+  seq: number;
+  hash: string;
+  signature: string;
+  key_id: string;
+  time: number;
+}
+
 export interface Database {
   nodes: NodesTable;
   join_tokens: JoinTokensTable;
@@ -80,4 +143,9 @@ export interface Database {
   certificates: CertificatesTable;
   events: EventsTable;
   cluster_state: ClusterStateTable;
+  users: UsersTable;
+  sessions: SessionsTable;
+  roles: RolesTable;
+  audit_entries: AuditEntriesTable;
+  audit_checkpoints: AuditCheckpointsTable;
 }

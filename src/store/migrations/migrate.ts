@@ -3,10 +3,14 @@ import { BulwarkError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Database } from '../database.js';
 import { initial } from './0001-initial.js';
+import { access } from './0002-access.js';
+import { auditLog } from './0003-audit-log.js';
 
 /** Every migration, by name; names sort in the order they run. Append, never edit. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
+  '0002-access': access,
+  '0003-audit-log': auditLog,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

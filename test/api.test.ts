@@ -6,14 +6,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fastify, type FastifyInstance } from 'fastify';
-import { systemClock } from '../src/core/clock.js';
 import type { EventView } from '../src/protocol/api.js';
-import { createApiToken } from '../src/server/api/api-auth.js';
 import { requireRoutePermissions } from '../src/server/api/app.js';
 import type { RouteEntry } from '../src/server/api/permissions.js';
 import { httpsCall, startTestServer, type ErrorJson, type TestServer } from './harness.js';
 
-const PUBLIC_URLS = ['/healthz', '/readyz', '/v1/openapi.json', '/v1/pki/crl'];
+const PUBLIC_URLS = ['/healthz', '/readyz', '/v1/openapi.json', '/v1/pki/crl', '/v1/login'];
 
 function assertErrorBody(json: unknown, context: string): asserts json is ErrorJson {
   assert.ok(typeof json === 'object' && json !== null, `${context}: a JSON object`);
@@ -42,7 +40,7 @@ describe('operator API', () => {
       assert.ok(routes.length >= 10, `routes table has ${routes.length} entries`);
       const missing = routes.filter((r) => {
         const p = r.permission;
-        if (p === 'public') return false;
+        if (p === 'public' || p === 'authenticated') return false;
         return p === undefined || typeof p.resource !== 'string' || p.resource === '' || typeof p.verb !== 'string' || p.verb === '';
       });
       assert.deepEqual(missing, [], 'routes without a permission');
@@ -88,8 +86,10 @@ describe('operator API', () => {
       assert.equal(bad.json.error.code, 'UNAUTHENTICATED');
       const basic = await t.api<ErrorJson>('GET', '/v1/nodes', undefined, { token: null, headers: { authorization: 'Basic YTpi' } });
       assert.equal(basic.status, 401);
-      const viewer = await createApiToken(t.server.store, systemClock, { name: 'viewer', role: 'viewer' });
-      const denied = await t.api<ErrorJson>('GET', '/v1/nodes', undefined, { token: viewer });
+      const viewer = (await t.server.identity.createApiToken(undefined, { name: 'viewer', role: 'viewer' })).token;
+      const allowed = await t.api<ErrorJson>('GET', '/v1/nodes', undefined, { token: viewer });
+      assert.equal(allowed.status, 200, 'a viewer may list nodes');
+      const denied = await t.api<ErrorJson>('POST', '/v1/join-tokens', { ttlSeconds: 60 }, { token: viewer });
       assert.equal(denied.status, 403);
       assertErrorBody(denied.json, 'viewer');
       assert.equal(denied.json.error.code, 'FORBIDDEN');

@@ -84,7 +84,7 @@ describe('CLI against a running server', () => {
   it('a wrong token is refused with exit 3', async () => {
     const run = await cli(['nodes', 'ls', ...flags], { BULWARK_TOKEN: 'bwt_aaaaaaaaaaaaaaaa_' + 'A'.repeat(43) });
     assert.equal(run.code, 3);
-    assertOneLineError(run, /API token is invalid/);
+    assertOneLineError(run, /token or session is invalid/);
   });
 
   it('help shows examples', async () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { randomUUID } from 'node:crypto';
+import { X509Certificate, createPublicKey, randomUUID } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { systemClock, type Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
@@ -15,7 +15,7 @@ import {
 } from '../protocol/agent.js';
 import { factsHash } from '../protocol/facts.js';
 import { createCsr } from '../pki/csr.js';
-import { certificateInfo } from '../pki/identity.js';
+import { certificateInfo, nodeSpiffeId } from '../pki/identity.js';
 import { renewalTime } from '../pki/renewal.js';
 import { backoffDelay } from './backoff.js';
 import { collectFacts } from './facts/collect.js';
@@ -65,6 +65,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   #sentAt = new Map<number, number>();
   #lastFactsHash: string | undefined;
   #renewing: { requestId: string; keyPem: string } | undefined;
+  /** Set while a renewed certificate is being checked and saved. */
+  #saving: Promise<void> | undefined;
+  #renewAttempt = 0;
   readonly #clock: Clock;
   readonly #log: Logger;
 
@@ -138,11 +141,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       handshakeTimeout: 15_000,
     });
     this.#ws = ws;
+    // The certificate this connection presents: a refusal of it is final only if no newer one is held.
+    const connectionCert = this.#identity.certPem;
     ws.on('open', () => {
       this.#send({ type: 'hello', protocolVersions: this.options.protocolVersions ?? [...SUPPORTED_PROTOCOL_VERSIONS], agentVersion: VERSION });
     });
     ws.on('message', (data) => {
-      void this.#onMessage(server, data.toString()).catch((err: unknown) => this.#log.error({ err }, 'handling a server message failed'));
+      void this.#onMessage(server, data.toString(), connectionCert).catch((err: unknown) => this.#log.error({ err }, 'handling a server message failed'));
     });
     ws.on('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
@@ -155,7 +160,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         } catch {
           error = undefined;
         }
-        if (error?.code === 'NODE_REMOVED' || error?.code === 'CERT_REVOKED' || error?.code === 'CERT_UNKNOWN') {
+        if (error?.code === 'NODE_REMOVED' || ((error?.code === 'CERT_REVOKED' || error?.code === 'CERT_UNKNOWN') && !this.#holdsNewer(connectionCert))) {
           this.#fatal(new BulwarkError(error.code, error.message ?? error.code));
         } else {
           this.#log.warn({ server, status: res.statusCode, error }, 'server refused the connection');
@@ -180,7 +185,21 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#reconnectTimer = setTimeout(() => this.#connect(), delay);
   }
 
-  async #onMessage(server: string, text: string): Promise<void> {
+  /**
+   * True when the agent holds a certificate newer than `connectionCert` that is
+   * still valid: a connection refused or closed for the old one (expired, or
+   * superseded) is then no reason to stop — the next connection uses the new one.
+   */
+  #holdsNewer(connectionCert: string): boolean {
+    if (this.#identity.certPem === connectionCert) return false;
+    try {
+      return certificateInfo(this.#identity.certPem).notAfter > this.#clock.now();
+    } catch {
+      return false;
+    }
+  }
+
+  async #onMessage(server: string, text: string, connectionCert: string): Promise<void> {
     let msg: ServerMessage;
     try {
       msg = ServerMessageSchema.parse(JSON.parse(text));
@@ -207,14 +226,27 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
       case 'renewed':
         return this.#onRenewed(msg.requestId, msg.certificate);
-      case 'error':
-        if (msg.fatal && (msg.code === 'NODE_REMOVED' || msg.code === 'CERT_REVOKED' || msg.code === 'PROTOCOL_UNSUPPORTED')) {
+      case 'error': {
+        if (msg.fatal && (msg.code === 'CERT_REVOKED' || msg.code === 'CERT_UNKNOWN')) {
+          // The server closes a channel when its certificate expires; a renewal may be
+          // landing on disk at this very moment, so let it finish before judging.
+          await this.#saving;
+          if (this.#holdsNewer(connectionCert)) {
+            this.#log.info({ code: msg.code, message: msg.message }, 'the server closed a connection of the previous certificate; reconnecting with the renewed one');
+            return;
+          }
+        }
+        if (msg.fatal && (msg.code === 'NODE_REMOVED' || msg.code === 'CERT_REVOKED' || msg.code === 'CERT_UNKNOWN' || msg.code === 'PROTOCOL_UNSUPPORTED')) {
           this.#fatal(new BulwarkError(msg.code, msg.message));
-        } else {
-          this.#log.warn({ code: msg.code, message: msg.message }, 'server reported an error');
-          if (msg.requestId && msg.requestId === this.#renewing?.requestId) this.#renewing = undefined;
+          return;
+        }
+        this.#log.warn({ code: msg.code, message: msg.message }, 'server reported an error');
+        if (msg.requestId && msg.requestId === this.#renewing?.requestId) {
+          this.#renewing = undefined;
+          this.#retryRenewal();
         }
         return;
+      }
     }
   }
 
@@ -222,9 +254,22 @@ export class Agent extends EventEmitter<AgentEvents> {
     const pending = this.#renewing;
     if (!pending || pending.requestId !== requestId) return;
     this.#renewing = undefined;
-    const info = certificateInfo(certPem);
-    await saveRenewedCertificate(this.options.dataDir, pending.keyPem, certPem);
-    this.#identity = { ...this.#identity, keyPem: pending.keyPem, certPem };
+    const saving = this.#adoptRenewed(pending.keyPem, certPem);
+    this.#saving = saving.then(
+      () => undefined,
+      () => undefined,
+    );
+    let info: { serial: string; notAfter: number };
+    try {
+      info = await saving;
+    } catch (err) {
+      this.#log.error({ err: err instanceof Error ? err.message : err }, 'the renewed certificate was refused; keeping the current one');
+      this.#retryRenewal();
+      return;
+    } finally {
+      this.#saving = undefined;
+    }
+    this.#renewAttempt = 0;
     this.#log.info({ serial: info.serial, notAfter: info.notAfter }, 'certificate renewed');
     this.emit('renewed', { serial: info.serial, notAfter: info.notAfter });
     // Reconnect with the new certificate at once: the server revokes the old one
@@ -233,8 +278,30 @@ export class Agent extends EventEmitter<AgentEvents> {
     const old = this.#ws;
     this.#ws = undefined;
     this.#clearTimers();
+    clearTimeout(this.#reconnectTimer);
     old?.close(1000, 'renewed');
     this.#connect();
+  }
+
+  /** Checks a renewed certificate (see {@link checkRenewedCertificate}), then saves it and makes it current. */
+  async #adoptRenewed(keyPem: string, certPem: string): Promise<{ serial: string; notAfter: number }> {
+    checkRenewedCertificate(certPem, { keyPem, caPem: this.#identity.caPem, clusterName: this.#identity.clusterName, nodeId: this.#identity.nodeId });
+    const info = certificateInfo(certPem);
+    await saveRenewedCertificate(this.options.dataDir, keyPem, certPem);
+    this.#identity = { ...this.#identity, keyPem, certPem };
+    return info;
+  }
+
+  /** After a refused or failed renewal: try again with backoff (1 s to about a minute), on whatever connection is open then. */
+  #retryRenewal(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#renewTimer);
+    const delay = 1_000 + backoffDelay(this.#renewAttempt, { baseMs: 1_000 });
+    this.#renewAttempt += 1;
+    this.#log.info({ retryInMs: delay }, 'renewal will be retried');
+    this.#renewTimer = setTimeout(() => {
+      void this.renewNow().catch((err: unknown) => this.#log.error({ err }, 'renewal failed'));
+    }, delay);
   }
 
   #scheduleRenewal(): void {
@@ -286,5 +353,31 @@ export class Agent extends EventEmitter<AgentEvents> {
     clearInterval(this.#heartbeatTimer);
     clearInterval(this.#factsTimer);
     clearTimeout(this.#renewTimer);
+  }
+}
+
+/**
+ * What an agent checks before it trusts a renewed certificate: the public key is
+ * the one it just generated, the URI SAN names this node of this cluster, and the
+ * pinned cluster CA signed it. Throws BulwarkError('CERT_UNKNOWN') otherwise.
+ */
+export function checkRenewedCertificate(certPem: string, expected: { keyPem: string; caPem: string; clusterName: string; nodeId: string }): void {
+  let cert: X509Certificate;
+  let ca: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+    ca = new X509Certificate(expected.caPem);
+  } catch {
+    throw new BulwarkError('CERT_UNKNOWN', 'the renewed certificate cannot be parsed');
+  }
+  const ours = createPublicKey(expected.keyPem).export({ type: 'spki', format: 'der' });
+  if (!cert.publicKey.export({ type: 'spki', format: 'der' }).equals(ours)) {
+    throw new BulwarkError('CERT_UNKNOWN', 'the renewed certificate is not for the key pair this agent generated');
+  }
+  if (!certificateInfo(certPem).uris.includes(nodeSpiffeId(expected.clusterName, expected.nodeId))) {
+    throw new BulwarkError('CERT_UNKNOWN', `the renewed certificate does not name node ${expected.nodeId} of cluster ${expected.clusterName}`);
+  }
+  if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) {
+    throw new BulwarkError('CERT_UNKNOWN', 'the renewed certificate is not signed by the pinned cluster CA');
   }
 }

@@ -31,8 +31,16 @@ export async function loadIdentity(dataDir: string): Promise<AgentIdentity> {
   } catch {
     throw new BulwarkError('NOT_INITIALISED', `no agent identity in ${dataDir}; run \`bulwark agent join --server URL --token T --ca-pin sha256:HEX\` first`);
   }
-  const parsed = AgentConfigSchema.safeParse(JSON.parse(raw));
-  if (!parsed.success) throw new BulwarkError('CONFIG_INVALID', `${join(dataDir, FILES.config)} is corrupted; remove the data directory and join again`);
+  const corrupted = (): BulwarkError =>
+    new BulwarkError('CONFIG_INVALID', `${join(dataDir, FILES.config)} is corrupted; remove the data directory and join again`);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw corrupted();
+  }
+  const parsed = AgentConfigSchema.safeParse(json);
+  if (!parsed.success) throw corrupted();
   const [caPem, certPem, keyPem] = await Promise.all(
     [FILES.ca, FILES.cert, FILES.key].map((f) =>
       readFile(join(dataDir, f), 'utf8').catch(() => {

@@ -8,6 +8,11 @@ import { registerNodes } from './commands/nodes.js';
 import { registerServer } from './commands/server.js';
 import { registerToken } from './commands/token.js';
 import { registerUp } from './commands/up.js';
+import { registerAuth } from './commands/auth.js';
+import { registerUsers } from './commands/users.js';
+import { registerRoles } from './commands/roles.js';
+import { registerSsh } from './commands/ssh.js';
+import { registerAuditlog } from './commands/auditlog.js';
 
 /** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
 const USAGE_EXIT = 2;
@@ -35,6 +40,11 @@ Examples:
   registerNodes(program);
   registerEvents(program);
   registerDemo(program);
+  registerAuth(program);
+  registerUsers(program);
+  registerRoles(program);
+  registerSsh(program);
+  registerAuditlog(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();
@@ -60,7 +70,7 @@ async function main(argv: string[]): Promise<void> {
     if (process.env.BULWARK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
     process.exit(1);
   }
-  process.exit(0);
+  process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
 }
 
 await main(process.argv);

@@ -1,6 +1,25 @@
-/** Prints rows as aligned columns; the header is the keys of `columns`. */
-export function printTable(columns: Record<string, string>, rows: Record<string, string>[]): void {
+// ESC sequences: CSI (ESC [ … final byte), OSC/DCS/SOS/PM/APC (ESC ] P X ^ _ … up to BEL or ESC \), any other ESC + one byte;
+// then the 8-bit CSI (0x9b), and last every lone control character.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const ESCAPE_SEQUENCES = /\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[\s\S]?|\x9b[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?/g;
+// C0 except tab, DEL, C1, and the Unicode bidirectional controls that reorder what a terminal shows.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes a string safe to print: node-reported values (host names, facts) are
+ * untrusted, and an escape sequence in one could rewrite the operator's terminal
+ * (move the cursor, hide lines, set the window title). Drops ESC sequences, C0
+ * controls except tab, DEL, C1 controls and bidirectional overrides.
+ */
+export function clean(value: string): string {
+  return value.replace(ESCAPE_SEQUENCES, '').replace(CONTROL_CHARACTERS, '');
+}
+
+/** Prints rows as aligned columns; the header is the keys of `columns`. Every cell goes through {@link clean}. */
+export function printTable(columns: Record<string, string>, dirty: Record<string, string>[]): void {
   const keys = Object.keys(columns);
+  const rows = dirty.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, clean(v)])));
   const widths = keys.map((k) => Math.max((columns[k] ?? '').length, ...rows.map((r) => (r[k] ?? '').length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
   process.stdout.write(`${line(keys.map((k) => columns[k] ?? k))}\n`);

@@ -9,6 +9,21 @@ import {
   NodeListSchema,
   NodeSchema,
 } from '../protocol/api.js';
+import {
+  AccessTestResultSchema,
+  ApiTokenListSchema,
+  CreatedApiTokenSchema,
+  CreatedUserSchema,
+  DecisionSchema,
+  LoginResponseSchema,
+  MfaEnrollResponseSchema,
+  RoleListSchema,
+  RoleSchema,
+  SessionListSchema,
+  UserListSchema,
+  UserSchema,
+  WhoAmISchema,
+} from '../protocol/access.js';
 
 export interface ApiClientOptions {
   /** `https://host:port` of the API listener. */
@@ -19,7 +34,7 @@ export interface ApiClientOptions {
   timeoutMs?: number;
 }
 
-type Query = Record<string, string | number | boolean | undefined>;
+export type Query = Record<string, string | number | boolean | undefined>;
 
 /** Typed client of the operator API, used by the CLI and tests. Responses are checked against the protocol schemas. */
 export class ApiClient {
@@ -57,6 +72,119 @@ export class ApiClient {
     return this.#call('GET', '/v1/events', EventListSchema, { query, timeoutMs: ((query.wait ?? 0) + 15) * 1000 });
   }
 
+  login(body: { user: string; password: string; totp?: string }) {
+    return this.#call('POST', '/v1/login', LoginResponseSchema, { body });
+  }
+
+  async logout(): Promise<void> {
+    await this.#call('POST', '/v1/logout', undefined);
+  }
+
+  whoami() {
+    return this.#call('GET', '/v1/whoami', WhoAmISchema);
+  }
+
+  mfaEnroll() {
+    return this.#call('POST', '/v1/mfa/enroll', MfaEnrollResponseSchema, { body: {} });
+  }
+
+  async mfaConfirm(code: string): Promise<void> {
+    await this.#call('POST', '/v1/mfa/confirm', undefined, { body: { code } });
+  }
+
+  createUser(body: { name: string; roles: string[]; password?: string }) {
+    return this.#call('POST', '/v1/users', CreatedUserSchema, { body });
+  }
+
+  listUsers() {
+    return this.#call('GET', '/v1/users', UserListSchema);
+  }
+
+  getUser(name: string) {
+    return this.#call('GET', `/v1/users/${encodeURIComponent(name)}`, UserSchema);
+  }
+
+  async removeUser(name: string): Promise<void> {
+    await this.#call('DELETE', `/v1/users/${encodeURIComponent(name)}`, undefined);
+  }
+
+  setUserLocked(name: string, locked: boolean) {
+    return this.#call('POST', `/v1/users/${encodeURIComponent(name)}/${locked ? 'lock' : 'unlock'}`, UserSchema, { body: {} });
+  }
+
+  setUserRoles(name: string, roles: string[]) {
+    return this.#call('PUT', `/v1/users/${encodeURIComponent(name)}/roles`, UserSchema, { body: { roles } });
+  }
+
+  async setUserPassword(name: string, password: string): Promise<void> {
+    await this.#call('PUT', `/v1/users/${encodeURIComponent(name)}/password`, undefined, { body: { password } });
+  }
+
+  listSessions() {
+    return this.#call('GET', '/v1/sessions', SessionListSchema);
+  }
+
+  createApiToken(body: { name: string; role: string; ttlSeconds?: number }) {
+    return this.#call('POST', '/v1/api-tokens', CreatedApiTokenSchema, { body });
+  }
+
+  listApiTokens() {
+    return this.#call('GET', '/v1/api-tokens', ApiTokenListSchema);
+  }
+
+  async revokeApiToken(id: string): Promise<void> {
+    await this.#call('DELETE', `/v1/api-tokens/${encodeURIComponent(id)}`, undefined);
+  }
+
+  applyRoles(yaml: string) {
+    return this.#call('PUT', '/v1/roles', RoleListSchema, { body: { yaml } });
+  }
+
+  listRoles() {
+    return this.#call('GET', '/v1/roles', RoleListSchema);
+  }
+
+  getRole(name: string) {
+    return this.#call('GET', `/v1/roles/${encodeURIComponent(name)}`, RoleSchema);
+  }
+
+  async removeRole(name: string): Promise<void> {
+    await this.#call('DELETE', `/v1/roles/${encodeURIComponent(name)}`, undefined);
+  }
+
+  accessCheck(body: { user?: string; role?: string; verb: string; resource?: string; node?: string; labels?: Record<string, string>; principal?: string }) {
+    return this.#call('POST', '/v1/access/check', DecisionSchema, { body });
+  }
+
+  accessTest(yaml: string) {
+    return this.#call('POST', '/v1/access/test', AccessTestResultSchema, { body: { yaml } });
+  }
+
+  /** Any call of the API, checked against a response schema: for command groups that bring their own schemas. */
+  call<S extends z.ZodType>(method: string, path: string, schema: S, opts?: { query?: Query; body?: unknown; timeoutMs?: number }): Promise<z.output<S>> {
+    return this.#call(method, path, schema, opts);
+  }
+
+  /** A call whose answer is text (exports), returned as it came. */
+  async text(method: string, path: string, query: Query = {}): Promise<string> {
+    const url = new URL(path, this.options.baseUrl);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== false) url.searchParams.set(k, String(v));
+    const { status, text } = await this.#send(method, url, undefined, this.options.timeoutMs ?? 120_000);
+    if (status >= 400) this.#raise(status, text);
+    return text;
+  }
+
+  #raise(status: number, text: string): never {
+    let error: { code?: unknown; message?: unknown } | undefined;
+    try {
+      error = (JSON.parse(text) as { error?: { code?: unknown; message?: unknown } }).error;
+    } catch {
+      error = undefined;
+    }
+    const code = isErrorCode(error?.code) ? error.code : status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
+    throw new BulwarkError(code, typeof error?.message === 'string' ? error.message : `HTTP ${status}`);
+  }
+
   #call<S extends z.ZodType>(method: string, path: string, schema: S, opts?: { query?: Query; body?: unknown; timeoutMs?: number }): Promise<z.output<S>>;
   #call(method: string, path: string, schema: undefined, opts?: { query?: Query; body?: unknown }): Promise<undefined>;
   async #call(method: string, path: string, schema: z.ZodType | undefined, opts: { query?: Query; body?: unknown; timeoutMs?: number } = {}): Promise<unknown> {
@@ -70,11 +198,7 @@ export class ApiClient {
     } catch {
       throw new BulwarkError('UNREACHABLE', `${this.options.baseUrl} answered HTTP ${status} with no JSON; is it a Bulwark API listener?`);
     }
-    if (status >= 400) {
-      const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-      const code = isErrorCode(error?.code) ? error.code : status >= 500 ? 'INTERNAL' : 'BAD_REQUEST';
-      throw new BulwarkError(code, typeof error?.message === 'string' ? error.message : `HTTP ${status}`);
-    }
+    if (status >= 400) this.#raise(status, text);
     if (schema === undefined) return undefined;
     const parsed = schema.safeParse(json);
     if (!parsed.success) throw new BulwarkError('INTERNAL', `the server's answer to ${method} ${path} does not match this client's protocol version`);

@@ -8,9 +8,14 @@ export const ERROR_CATALOGUE = {
   BAD_REQUEST: { status: 400, exit: 2, description: 'The request or its arguments are malformed.' },
   INVALID_SELECTOR: { status: 400, exit: 2, description: 'A label selector could not be parsed.' },
   INVALID_LABEL: { status: 400, exit: 2, description: 'A label key or value is not allowed.' },
+  INVALID_ROLE: { status: 400, exit: 2, description: 'A role definition is not valid.' },
   INVALID_CSR: { status: 400, exit: 2, description: 'A certificate signing request is malformed or its signature does not verify.' },
+  INVALID_SSH_KEY: { status: 400, exit: 2, description: 'An SSH public key or certificate is malformed or of a kind Bulwark does not accept.' },
   UNAUTHENTICATED: { status: 401, exit: 3, description: 'No valid credential was presented.' },
   FORBIDDEN: { status: 403, exit: 3, description: 'The caller is authenticated but not allowed to do this.' },
+  MFA_REQUIRED: { status: 401, exit: 3, description: 'This account needs a one-time code from its authenticator.' },
+  MFA_ENROLLMENT_REQUIRED: { status: 403, exit: 3, description: 'A role of this account requires MFA, which is not enrolled yet.' },
+  ACCOUNT_LOCKED: { status: 403, exit: 3, description: 'The account is locked.' },
   TOKEN_INVALID: { status: 401, exit: 3, description: 'The join token is unknown, malformed or revoked.' },
   TOKEN_EXPIRED: { status: 401, exit: 3, description: 'The join token has expired.' },
   TOKEN_USED_UP: { status: 401, exit: 3, description: 'The join token has no uses left.' },
@@ -32,6 +37,8 @@ export const ERROR_CATALOGUE = {
   DECRYPT_FAILED: { status: 500, exit: 9, description: 'A ciphertext could not be authenticated under the keyring.' },
   CONFIG_INVALID: { status: 400, exit: 2, description: 'A configuration value is not valid.' },
   UNAVAILABLE: { status: 503, exit: 8, description: 'The service is not ready.' },
+  AUDIT_UNAVAILABLE: { status: 503, exit: 8, description: 'The audit log cannot be written, so the request was refused.' },
+  AUDIT_TAMPERED: { status: 500, exit: 10, description: 'The audit log failed verification: an entry or checkpoint was changed, removed or added.' },
   INTERNAL: { status: 500, exit: 1, description: 'An unexpected failure; the server log has the detail.' },
 } as const satisfies Record<string, { status: number; exit: number; description: string }>;
 

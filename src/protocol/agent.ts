@@ -14,10 +14,18 @@ export const JOIN_PATH = '/v1/join';
 /** Largest agent message the server accepts; facts of a busy host fit well under it. */
 export const MAX_AGENT_MESSAGE_BYTES = 1024 * 1024;
 
+/**
+ * A host name as RFC 1123 allows it: dot-separated labels of letters, digits and
+ * hyphens (1–63 characters, no hyphen at either end), 253 characters at most. It
+ * becomes the node's display name, so nothing else (spaces, control characters,
+ * escape sequences) may get in.
+ */
+export const HOSTNAME_PATTERN = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
 export const JoinRequestSchema = z.object({
   token: z.string().min(1).max(256),
   csr: z.string().min(1).max(16 * 1024),
-  hostname: z.string().min(1).max(253),
+  hostname: z.string().min(1).max(253).regex(HOSTNAME_PATTERN, 'must be an RFC 1123 host name: letters, digits, hyphens and dots, at most 253 characters'),
   agentVersion: z.string().max(64),
 });
 export type JoinRequest = z.infer<typeof JoinRequestSchema>;

@@ -2,32 +2,40 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../core/canonical-json.js';
 import { z } from 'zod';
 
+/**
+ * Facts are untrusted input from a node: every string and array is bounded, so a
+ * compromised agent cannot fill the database (or an operator's terminal) with them.
+ */
+export const FACTS_LIMITS = { hostname: 253, string: 256, ipAddresses: 256, listeningPorts: 4096 } as const;
+
+const text = (): z.ZodString => z.string().max(FACTS_LIMITS.string);
+
 export const ListeningPortSchema = z.object({
   protocol: z.enum(['tcp', 'tcp6', 'udp', 'udp6']),
-  address: z.string(),
+  address: text(),
   port: z.number().int().min(0).max(65535),
   /** Owning process, when /proc lets the agent see it. */
-  process: z.object({ pid: z.number().int(), name: z.string() }).optional(),
+  process: z.object({ pid: z.number().int(), name: text() }).optional(),
 });
 
 export const NodeFactsSchema = z.object({
-  hostname: z.string(),
+  hostname: z.string().max(FACTS_LIMITS.hostname),
   os: z.object({
-    id: z.string().optional(),
-    name: z.string().optional(),
-    version: z.string().optional(),
-    versionId: z.string().optional(),
-    prettyName: z.string().optional(),
-    codename: z.string().optional(),
+    id: text().optional(),
+    name: text().optional(),
+    version: text().optional(),
+    versionId: text().optional(),
+    prettyName: text().optional(),
+    codename: text().optional(),
   }),
-  kernel: z.string().optional(),
-  arch: z.string().optional(),
+  kernel: text().optional(),
+  arch: text().optional(),
   cpuCount: z.number().int().nonnegative().optional(),
   memoryBytes: z.number().int().nonnegative().optional(),
   /** Seconds since boot; volatile, so it is left out of the change hash. */
   uptimeSeconds: z.number().nonnegative().optional(),
-  ipAddresses: z.array(z.object({ interface: z.string(), address: z.string(), family: z.enum(['ipv4', 'ipv6']) })),
-  listeningPorts: z.array(ListeningPortSchema),
+  ipAddresses: z.array(z.object({ interface: text(), address: text(), family: z.enum(['ipv4', 'ipv6']) })).max(FACTS_LIMITS.ipAddresses),
+  listeningPorts: z.array(ListeningPortSchema).max(FACTS_LIMITS.listeningPorts),
   packages: z.object({ manager: z.literal('dpkg'), count: z.number().int().nonnegative() }).optional(),
   collectedAt: z.number().int(),
 });

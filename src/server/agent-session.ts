@@ -1,12 +1,16 @@
 import type { WebSocket, RawData } from 'ws';
 import type { Clock } from '../core/clock.js';
-import { isBulwarkError } from '../core/errors.js';
+import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, type ServerMessage } from '../protocol/agent.js';
-import { factsHash } from '../protocol/facts.js';
+import { factsHash, type NodeFacts } from '../protocol/facts.js';
 import type { NodeState } from '../protocol/api.js';
 import type { Store } from '../store/open.js';
-import { setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
+import type { Database } from '../store/database.js';
+import type { Kysely } from 'kysely';
+import { parseVerifiedCsr } from '../pki/csr.js';
+import { getNode, setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
+import { revokeCertificate } from '../store/certificates.js';
 import type { EventLog } from './event-log.js';
 import type { Membership } from './membership.js';
 import type { PkiService } from './pki-service.js';
@@ -19,29 +23,49 @@ export interface SessionDeps {
   membership: Membership;
   pki: PkiService;
   heartbeatIntervalMs: number;
+  /** Facts updates beyond one per this interval and session are dropped. Default 10 s. */
+  factsMinIntervalMs?: number;
+}
+
+/** The client certificate a connection was opened with. */
+export interface ConnectionCertificate {
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+  /** DER SubjectPublicKeyInfo of the certificate: a renewal must bring another key. */
+  spkiDer: Buffer;
 }
 
 const HELLO_TIMEOUT_MS = 10_000;
+const DEFAULT_FACTS_MIN_INTERVAL_MS = 10_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+export const CERT_EXPIRED_MESSAGE = 'certificate expired; reconnect with a renewed one';
 
 /** One agent's WebSocket: hello, heartbeats, facts and certificate renewal. */
 export class AgentSession {
   readonly nodeId: string;
   lastMessageAt: number;
   #protocolVersion: number | undefined;
+  /** Serial of the certificate this connection was opened with. */
+  readonly certSerial: string;
   #factsHash: string | null;
+  #lastFactsAt: number | undefined;
+  #renewing = false;
+  #closed = false;
   readonly #initialState: NodeState;
   readonly #known: { agentVersion: string | null; protocolVersion: number | null };
   readonly #helloTimer: NodeJS.Timeout;
+  #expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly ws: WebSocket,
     node: NodeRecord,
-    /** Serial of the certificate this connection was opened with. */
-    readonly certSerial: string,
+    readonly cert: ConnectionCertificate,
     private readonly deps: SessionDeps,
     private readonly onClose: (session: AgentSession) => void,
   ) {
     this.nodeId = node.id;
+    this.certSerial = cert.serial;
     this.#factsHash = node.factsHash;
     this.#initialState = node.state;
     this.#known = { agentVersion: node.agentVersion, protocolVersion: node.protocolVersion };
@@ -52,10 +76,29 @@ export class AgentSession {
       void this.#onMessage(data).catch((err: unknown) => this.#fail(err));
     });
     ws.on('close', () => {
+      this.#closed = true;
       clearTimeout(this.#helloTimer);
+      clearTimeout(this.#expiryTimer);
       this.onClose(this);
     });
+    // A channel must not outlive the certificate it was opened with.
+    this.#armExpiry();
     ws.on('error', (err) => deps.log.debug({ err, nodeId: this.nodeId }, 'agent socket error'));
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #armExpiry(): void {
+    const left = this.cert.notAfter - this.deps.clock.now();
+    if (left <= 0) {
+      this.fatal('CERT_REVOKED', CERT_EXPIRED_MESSAGE, CLOSE_CODES.revoked);
+      return;
+    }
+    // Timers take at most 2^31-1 ms: a longer lifetime re-arms on the way.
+    this.#expiryTimer = setTimeout(() => this.#armExpiry(), Math.min(left, MAX_TIMER_MS));
+    this.#expiryTimer.unref();
   }
 
   send(message: ServerMessage): void {
@@ -64,8 +107,13 @@ export class AgentSession {
 
   /** Tells the agent why it is being dropped, then closes; `fatal` tells it not to come back. */
   fatal(code: string, message: string, closeCode: number, requestId?: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#expiryTimer);
     this.send({ type: 'error', code, message, fatal: true, ...(requestId ? { requestId } : {}) });
     this.ws.close(closeCode, code);
+    // A peer that never answers the close handshake is cut off rather than kept.
+    setTimeout(() => this.ws.terminate(), 5_000).unref();
   }
 
   async #onMessage(data: RawData): Promise<void> {
@@ -98,21 +146,16 @@ export class AgentSession {
       case 'heartbeat':
         this.send({ type: 'heartbeat_ack', seq: msg.seq, serverTime: this.deps.clock.now() });
         return this.deps.membership.heartbeat(this.nodeId);
-      case 'facts': {
-        const hash = factsHash(msg.facts);
-        if (hash === this.#factsHash) return;
-        this.#factsHash = hash;
-        await setFacts(this.deps.store.db, this.nodeId, msg.facts, hash);
-        await this.deps.events.append('node.facts_changed', this.nodeId, { hostname: msg.facts.hostname });
-        return;
-      }
+      case 'facts':
+        return this.#facts(msg.facts);
       case 'renew': {
+        if (this.#renewing) {
+          this.send({ type: 'error', requestId: msg.requestId, code: 'CONFLICT', message: 'a renewal is already in progress on this connection', fatal: false });
+          return;
+        }
+        this.#renewing = true;
         try {
-          // The connection may have outlived its certificate's revocation: check again before issuing.
-          await this.deps.pki.checkNodeCertificate(this.certSerial, this.nodeId);
-          const cert = await this.deps.pki.issueNodeCertificate(this.nodeId, msg.csr);
-          this.send({ type: 'renewed', requestId: msg.requestId, certificate: cert.pem, notAfter: cert.notAfter });
-          await this.deps.events.append('cert.renewed', this.nodeId, { serial: cert.serial, notAfter: cert.notAfter });
+          await this.#renew(msg.requestId, msg.csr);
         } catch (err) {
           if (!isBulwarkError(err)) throw err;
           if (err.code === 'CERT_REVOKED' || err.code === 'CERT_UNKNOWN') {
@@ -120,10 +163,63 @@ export class AgentSession {
             return;
           }
           this.send({ type: 'error', requestId: msg.requestId, code: err.code, message: err.message, fatal: false });
+        } finally {
+          this.#renewing = false;
         }
         return;
       }
     }
+  }
+
+  async #facts(facts: NodeFacts): Promise<void> {
+    // One update per interval and session: a node cannot turn its channel into a write flood.
+    const now = this.deps.clock.now();
+    const minInterval = this.deps.factsMinIntervalMs ?? DEFAULT_FACTS_MIN_INTERVAL_MS;
+    if (this.#lastFactsAt !== undefined && now - this.#lastFactsAt < minInterval) {
+      this.deps.log.debug({ nodeId: this.nodeId }, 'facts update dropped: more than one in the interval');
+      return;
+    }
+    const hash = factsHash(facts);
+    if (hash === this.#factsHash) return;
+    this.#lastFactsAt = now;
+    this.#factsHash = hash;
+    if (!(await setFacts(this.deps.store.db, this.nodeId, facts, hash))) return;
+    // Bounded by the schema (253 characters); the event carries nothing else the node chose.
+    await this.deps.events.append('node.facts_changed', this.nodeId, { hostname: facts.hostname.slice(0, 253) });
+  }
+
+  async #renew(requestId: string, csrPem: string): Promise<void> {
+    // The connection may have outlived its certificate's revocation: check again before issuing.
+    const current = await this.deps.pki.checkNodeCertificate(this.certSerial, this.nodeId);
+    const now = this.deps.clock.now();
+    // The agent renews at 2/3 of the lifetime; before half of it a renewal is a flood, not a need.
+    const earliest = current.notBefore + Math.floor((current.notAfter - current.notBefore) / 2);
+    if (now < earliest) {
+      throw new BulwarkError(
+        'RATE_LIMITED',
+        `renewal refused: this certificate has used less than half of its lifetime; renew after ${new Date(earliest).toISOString()}`,
+        { retryAfterMs: earliest - now },
+      );
+    }
+    const csr = await parseVerifiedCsr(csrPem);
+    if (Buffer.from(csr.publicKey.rawData).equals(this.cert.spkiDer)) {
+      throw new BulwarkError('INVALID_CSR', 'a renewal needs a fresh key pair: the CSR carries the key of the current certificate');
+    }
+    const cert = await this.deps.pki.issueNodeCertificate(this.nodeId, csrPem);
+    // A removal that raced this renewal must not leave a valid certificate behind.
+    const node = await getNode(this.deps.store.db, this.nodeId);
+    if (!node || node.state === 'removed') {
+      if (await revokeCertificate(this.deps.store.db, cert.serial, this.deps.clock.now(), 'node removed')) {
+        await this.deps.events.append('cert.revoked', this.nodeId, { serial: cert.serial, reason: 'node removed' });
+      }
+      this.fatal('NODE_REMOVED', 'this node was removed from the fleet; join again with a new token', CLOSE_CODES.removed, requestId);
+      return;
+    }
+    // At most two certificates stay valid: the one in use here and the new one.
+    const superseded = await revokeOthers(this.deps.store.db, this.nodeId, [this.certSerial, cert.serial], this.deps.clock.now());
+    this.send({ type: 'renewed', requestId, certificate: cert.pem, notAfter: cert.notAfter });
+    await this.deps.events.append('cert.renewed', this.nodeId, { serial: cert.serial, notAfter: cert.notAfter });
+    for (const serial of superseded) await this.deps.events.append('cert.revoked', this.nodeId, { serial, reason: 'superseded' });
   }
 
   async #hello(offered: number[], agentVersion: string): Promise<void> {
@@ -135,6 +231,12 @@ export class AgentSession {
     }
     clearTimeout(this.#helloTimer);
     this.#protocolVersion = version;
+    // The node may have been removed while this connection was being set up.
+    const node = await getNode(this.deps.store.db, this.nodeId);
+    if (!node || node.state === 'removed') {
+      this.fatal('NODE_REMOVED', 'this node was removed from the fleet; join again with a new token', CLOSE_CODES.removed);
+      return;
+    }
     // A fleet reconnecting after a server restart should not rewrite what has not changed.
     if (this.#known.agentVersion !== agentVersion || this.#known.protocolVersion !== version) {
       await setAgentInfo(this.deps.store.db, this.nodeId, { agentVersion, protocolVersion: version });
@@ -153,4 +255,17 @@ export class AgentSession {
     this.deps.log.error({ err, nodeId: this.nodeId }, 'agent message failed');
     this.fatal('INTERNAL', 'internal error; the server log has the detail', 1011);
   }
+}
+
+/** Revokes a node's unrevoked certificates other than `keep` (reason `superseded`); returns the serials revoked. */
+async function revokeOthers(db: Kysely<Database>, nodeId: string, keep: string[], at: number): Promise<string[]> {
+  const rows = await db
+    .updateTable('certificates')
+    .set({ revoked_at: at, revoke_reason: 'superseded' })
+    .where('node_id', '=', nodeId)
+    .where('serial', 'not in', keep)
+    .where('revoked_at', 'is', null)
+    .returning('serial')
+    .execute();
+  return rows.map((r) => r.serial).sort();
 }

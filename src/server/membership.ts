@@ -91,6 +91,18 @@ export class Membership {
     this.#states.delete(nodeId);
   }
 
+  /** A removed node: nothing of it is kept or written any more (its last heartbeats included). */
+  forget(nodeId: string): void {
+    this.#seen.delete(nodeId);
+    this.#unflushed.delete(nodeId);
+    this.#states.delete(nodeId);
+  }
+
+  /** Nodes whose last heartbeat is kept in memory (tests). */
+  get trackedCount(): number {
+    return this.#seen.size;
+  }
+
   async #announce(nodeId: string, state: NodeState): Promise<void> {
     await this.deps.store.notifier.publish(STATE_CHANNEL, JSON.stringify({ nodeId, state })).catch((err: unknown) => {
       this.deps.log.warn({ err }, 'node state notification failed');

@@ -9,6 +9,11 @@ import type { EventLog } from './event-log.js';
 
 export const NODE_REMOVED_CHANNEL = 'bulwark_node_removed';
 
+/** The one not-found answer, also given for nodes outside the caller's scope, so existence does not leak. */
+export function nodeNotFound(ref: string): BulwarkError {
+  return new BulwarkError('NODE_NOT_FOUND', `node "${ref}" not found; list nodes with \`bulwark nodes ls\``);
+}
+
 export interface NodeListFilter {
   selector?: string | undefined;
   state?: NodeState | undefined;
@@ -34,7 +39,7 @@ export class NodeService {
     if (byId) return byId;
     const live = found.filter((n) => n.state !== 'removed');
     const candidates = live.length > 0 ? live : found;
-    if (candidates.length === 0) throw new BulwarkError('NODE_NOT_FOUND', `node "${ref}" not found; list nodes with \`bulwark nodes ls\``);
+    if (candidates.length === 0) throw nodeNotFound(ref);
     if (candidates.length > 1) {
       throw new BulwarkError('AMBIGUOUS_NAME', `${candidates.length} nodes are named "${ref}"; use one of their ids: ${candidates.map((n) => n.id).join(', ')}`);
     }

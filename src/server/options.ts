@@ -29,6 +29,8 @@ export interface ServerOptions {
   offlineAfterMissed?: number;
   /** Failed join attempts allowed per source address per minute. Default 10. */
   joinFailuresPerMinute?: number;
+  /** Lifetime of a login session. Default 12 h. */
+  sessionTtlMs?: number;
   clock?: Clock;
   logger?: Logger;
 }
@@ -48,6 +50,7 @@ export interface ResolvedServerOptions {
   suspectAfterMissed: number;
   offlineAfterMissed: number;
   joinFailuresPerMinute: number;
+  sessionTtlMs: number;
 }
 
 export const DEFAULT_API_PORT = 8443;

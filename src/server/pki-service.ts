@@ -12,6 +12,8 @@ import { normaliseSerial } from '../core/ids.js';
 const BACKDATE_MS = 60_000;
 const LISTENER_CERT_LIFETIME_MS = 90 * 86_400_000;
 const CRL_LIFETIME_MS = 3_600_000;
+/** How long a built CRL is served before the next request rebuilds it. */
+const CRL_CACHE_MS = 60_000;
 
 export interface ListenerCertificate {
   certPem: string;
@@ -27,6 +29,9 @@ export class PkiService {
   readonly #store: Store;
   readonly #clock: Clock;
   readonly #nodeLifetimeMs: number;
+  #crl: { pem: string; builtAt: number; generation: number } | undefined;
+  #crlBuilding: { generation: number; pem: Promise<string> } | undefined;
+  #revocationGeneration = 0;
 
   constructor(opts: { ca: CaMaterial; clusterName: string; store: Store; clock: Clock; nodeLifetimeMs: number }) {
     this.#ca = opts.ca;
@@ -99,12 +104,53 @@ export class PkiService {
     return record;
   }
 
+  /**
+   * Tells the CRL cache that this process revoked certificates, so the next
+   * `crlPem()` rebuilds instead of waiting out the cache. Revocations by other
+   * replicas show within CRL_CACHE_MS.
+   */
+  revocationsChanged(): void {
+    this.#revocationGeneration++;
+  }
+
+  /**
+   * The current CRL. The route is public, so a CRL is built at most once per
+   * CRL_CACHE_MS, or sooner after `revocationsChanged()`, and never two at once:
+   * concurrent callers share the build in flight.
+   */
   async crlPem(): Promise<string> {
-    const revoked = await listRevokedCertificates(this.#store.db);
+    for (;;) {
+      const generation = this.#revocationGeneration;
+      const now = this.#clock.now();
+      const cached = this.#crl;
+      if (cached && cached.generation === generation && now >= cached.builtAt && now - cached.builtAt < CRL_CACHE_MS) return cached.pem;
+      const building = this.#crlBuilding;
+      if (building === undefined) break;
+      // A build started after the last revocation reflects it: share it. One
+      // started before may have missed it: let it finish, then look again.
+      if (building.generation === generation) return building.pem;
+      await building.pem.catch(() => undefined);
+    }
+    const generation = this.#revocationGeneration;
+    const pem = this.#buildCrl(generation);
+    const building = { generation, pem };
+    this.#crlBuilding = building;
+    const clear = (): void => {
+      if (this.#crlBuilding === building) this.#crlBuilding = undefined;
+    };
+    pem.then(clear, clear);
+    return pem;
+  }
+
+  async #buildCrl(generation: number): Promise<string> {
     const now = this.#clock.now();
+    // Expired certificates are refused anyway; RFC 5280 §3.3 lets the CRL drop them.
+    const revoked = await listRevokedCertificates(this.#store.db, { now });
     // Seconds since the epoch: increases across restarts and replicas without shared state.
     const crlNumber = Math.floor(now / 1000);
-    return createCrl(this.#ca, { revoked, thisUpdate: now - BACKDATE_MS, nextUpdate: now + CRL_LIFETIME_MS, crlNumber });
+    const pem = await createCrl(this.#ca, { revoked, thisUpdate: now - BACKDATE_MS, nextUpdate: now + CRL_LIFETIME_MS, crlNumber });
+    this.#crl = { pem, builtAt: now, generation };
+    return pem;
   }
 }
 

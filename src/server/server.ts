@@ -14,7 +14,12 @@ import { renewalTime } from '../pki/renewal.js';
 import { openStore, type Store } from '../store/open.js';
 import { sql } from 'kysely';
 import { AgentGateway } from './agent-gateway.js';
-import { createApiToken, ApiAuth } from './api/api-auth.js';
+import { AccessService } from './access-service.js';
+import { IdentityService, BOOTSTRAP_TOKEN_NAME } from './identity-service.js';
+import { AuditLogService } from './audit-log-service.js';
+import { loadOrCreateAuditKey } from './audit-key.js';
+import { loadOrCreateSshCa } from './ssh-ca.js';
+import { randomUUID } from 'node:crypto';
 import { buildApiApp } from './api/app.js';
 import type { RouteEntry } from './api/permissions.js';
 import { loadOrCreateCluster } from './cluster.js';
@@ -53,7 +58,31 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     suspectAfterMissed: o.suspectAfterMissed ?? 3,
     offlineAfterMissed: o.offlineAfterMissed ?? 10,
     joinFailuresPerMinute: o.joinFailuresPerMinute ?? 10,
+    sessionTtlMs: o.sessionTtlMs ?? 12 * 3_600_000,
   };
+}
+
+/** What a started server is made of; tests and the CLI reach the services through it. */
+export interface ServerParts {
+  options: ResolvedServerOptions;
+  store: Store;
+  api: FastifyInstance;
+  routes: RouteEntry[];
+  gateway: AgentGateway;
+  membership: Membership;
+  events: EventLog;
+  pki: PkiService;
+  nodes: NodeService;
+  joinTokens: JoinTokenService;
+  identity: IdentityService;
+  access: AccessService;
+  audit: AuditLogService;
+  clusterName: string;
+  caPin: string;
+  apiUrl: string;
+  agentUrl: string;
+  log: Logger;
+  clock: Clock;
 }
 
 /** A running control plane: both listeners up, background jobs started. */
@@ -62,24 +91,25 @@ export class Server {
   adminToken: string | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
 
-  private constructor(
-    readonly options: ResolvedServerOptions,
-    readonly store: Store,
-    readonly api: FastifyInstance,
-    readonly routes: RouteEntry[],
-    readonly gateway: AgentGateway,
-    readonly membership: Membership,
-    readonly events: EventLog,
-    readonly pki: PkiService,
-    readonly nodes: NodeService,
-    readonly joinTokens: JoinTokenService,
-    readonly clusterName: string,
-    readonly caPin: string,
-    readonly apiUrl: string,
-    readonly agentUrl: string,
-    private readonly log: Logger,
-    private readonly clock: Clock,
-  ) {}
+  private constructor(private readonly parts: ServerParts) {}
+
+  get options(): ResolvedServerOptions { return this.parts.options; }
+  get store(): Store { return this.parts.store; }
+  get api(): FastifyInstance { return this.parts.api; }
+  get routes(): RouteEntry[] { return this.parts.routes; }
+  get gateway(): AgentGateway { return this.parts.gateway; }
+  get membership(): Membership { return this.parts.membership; }
+  get events(): EventLog { return this.parts.events; }
+  get pki(): PkiService { return this.parts.pki; }
+  get nodes(): NodeService { return this.parts.nodes; }
+  get joinTokens(): JoinTokenService { return this.parts.joinTokens; }
+  get identity(): IdentityService { return this.parts.identity; }
+  get access(): AccessService { return this.parts.access; }
+  get audit(): AuditLogService { return this.parts.audit; }
+  get clusterName(): string { return this.parts.clusterName; }
+  get caPin(): string { return this.parts.caPin; }
+  get apiUrl(): string { return this.parts.apiUrl; }
+  get agentUrl(): string { return this.parts.agentUrl; }
 
   static async start(input: ServerOptions): Promise<Server> {
     const options = resolveServerOptions(input);
@@ -99,10 +129,31 @@ export class Server {
 
   static async #assemble(options: ResolvedServerOptions, store: Store, keyring: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
     const cluster = await loadOrCreateCluster(store, keyring, clock, options.clusterName);
+    const audit = new AuditLogService({ store, clock, log, key: await loadOrCreateAuditKey(store, keyring, clock) });
     const events = new EventLog(store, clock, log);
     const pki = new PkiService({ ca: cluster.ca, clusterName: cluster.clusterName, store, clock, nodeLifetimeMs: options.nodeCertLifetimeMs });
+    const access = new AccessService({ store, clock, log });
+    const identity = new IdentityService({
+      store,
+      clock,
+      keyring,
+      access,
+      sessionTtlMs: options.sessionTtlMs,
+      onLogin: async ({ user, source, ok, reason }) => {
+        await audit.append({
+          actor: user,
+          action: 'login',
+          resource: '/v1/login',
+          decision: ok ? 'allow' : 'deny',
+          source,
+          requestId: randomUUID(),
+          outcome: ok ? 'success' : 'failure',
+          details: { reason },
+        });
+      },
+    });
     const tokens = new JoinTokenService(store, clock, events);
-    const enrollment = new Enrollment({ store, clock, log, events, tokens, pki, clusterName: cluster.clusterName, joinFailuresPerMinute: options.joinFailuresPerMinute });
+    const enrollment = new Enrollment({ store, clock, log, events, tokens, pki, audit, clusterName: cluster.clusterName, joinFailuresPerMinute: options.joinFailuresPerMinute });
     const membership = new Membership({
       store,
       clock,
@@ -139,12 +190,18 @@ export class Server {
         joinTokens: tokens,
         events,
         pki,
+        identity,
+        access,
+        audit,
+        sshCa: await loadOrCreateSshCa(store, keyring, clock),
+        store,
+        clock,
         cluster: { name: cluster.clusterName, caPin: cluster.caPin, agentAddresses: () => advertised, version: VERSION },
         ready: async () => {
           await sql`select 1`.execute(store.db);
         },
       },
-      auth: new ApiAuth(store, clock),
+      clock,
       logger: log,
       version: VERSION,
       https: { cert: listenerCert.chainPem, key: listenerCert.keyPem, minVersion: options.tlsMinVersion },
@@ -156,27 +213,30 @@ export class Server {
       throw err;
     }
     const apiPort = (app.server.address() as AddressInfo).port;
-    const server = new Server(
+    const server = new Server({
       options,
       store,
-      app,
+      api: app,
       routes,
       gateway,
       membership,
       events,
       pki,
       nodes,
-      tokens,
-      cluster.clusterName,
-      cluster.caPin,
-      `https://${urlHost(options.api.host)}:${apiPort}`,
+      joinTokens: tokens,
+      identity,
+      access,
+      audit,
+      clusterName: cluster.clusterName,
+      caPin: cluster.caPin,
+      apiUrl: `https://${urlHost(options.api.host)}:${apiPort}`,
       agentUrl,
       log,
       clock,
-    );
+    });
     await writeFileAtomic(join(options.dataDir, CA_CERT_FILE), cluster.ca.certPem, 0o644);
     if (cluster.created) {
-      server.adminToken = await createApiToken(store, clock, { name: 'bootstrap-admin', role: 'admin' });
+      server.adminToken = (await identity.createApiToken(undefined, { name: BOOTSTRAP_TOKEN_NAME, role: 'admin' })).token;
       await writeFileAtomic(join(options.dataDir, ADMIN_TOKEN_FILE), `${server.adminToken}\n`, 0o600);
       await events.append('cluster.created', null, { clusterName: cluster.clusterName, caPin: cluster.caPin });
     }
@@ -189,7 +249,7 @@ export class Server {
   /** Listener certificates live 90 days; a long-running server swaps them in place at 2/3. */
   #scheduleListenerRenewal(current: ListenerCertificate): void {
     const notBefore = current.notAfter - 90 * 86_400_000;
-    const delay = Math.max(60_000, renewalTime(notBefore, current.notAfter) - this.clock.now());
+    const delay = Math.max(60_000, renewalTime(notBefore, current.notAfter) - this.parts.clock.now());
     this.#renewTimer = setTimeout(() => {
       void this.pki
         .issueListenerCertificate(listenerNames(this.options))
@@ -198,7 +258,7 @@ export class Server {
           this.gateway.setCertificate(next);
           this.#scheduleListenerRenewal(next);
         })
-        .catch((err: unknown) => this.log.error({ err }, 'listener certificate renewal failed'));
+        .catch((err: unknown) => this.parts.log.error({ err }, 'listener certificate renewal failed'));
     }, Math.min(delay, 2 ** 31 - 1));
     this.#renewTimer.unref();
   }
@@ -209,6 +269,8 @@ export class Server {
     await this.api.close();
     await this.membership.stop();
     this.events.close();
+    this.access.close();
+    await this.audit.close();
     await this.store.close();
   }
 }

@@ -53,12 +53,15 @@ const HELLO_TIMEOUT_MS = 10_000;
  * to `onAlpn`, all others to `defaultServer` (which does not listen itself). Each
  * gets a stream that replays the bytes already read, as if it had accepted it.
  */
-export function createAlpnMux(alpn: string, onAlpn: (stream: ReplayStream) => void, defaultServer: Server): Server {
+export function createAlpnMux(alpn: string, onAlpn: (stream: ReplayStream) => void, defaultServer: Server, opts: { helloTimeoutMs?: number } = {}): Server {
+  const helloTimeoutMs = opts.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
   // Half-open: once routed, the TLS layer on top decides when to end our side, so
   // a caller that half-closes after its request still receives the whole answer.
   return createServer({ pauseOnConnect: false, allowHalfOpen: true }, (socket: Socket) => {
+    // Destroyed already (over a connection cap, by a 'connection' listener that ran first): nothing to route.
+    if (socket.destroyed) return;
     let buffered = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+    const timer = setTimeout(() => socket.destroy(), helloTimeoutMs);
     // A caller that hangs up mid-hello will never finish it: drop it now, and do not
     // leave the timer holding its bytes for 10 s.
     const onEnd = (): void => {
@@ -100,6 +103,11 @@ export class ReplayStream extends Duplex {
   readonly remoteAddress: string | undefined;
   readonly remotePort: number | undefined;
   readonly #socket: Socket;
+
+  /** The TCP connection underneath: deadlines and connection caps act on it. */
+  get socket(): Socket {
+    return this.#socket;
+  }
 
   constructor(socket: Socket, head: Buffer) {
     // Half-open like the socket it relays: the end of the caller's data ends only the

@@ -95,14 +95,17 @@ export async function revokeNodeCertificatesExcept(
   return rows.map((r) => r.serial).sort();
 }
 
-/** Every revoked certificate, expired ones too, by serial: the input of the CRL and the upgrade check. */
-export async function listRevokedCertificates(db: Kysely<Database>): Promise<{ serial: string; revokedAt: number }[]> {
-  const rows = await db
-    .selectFrom('certificates')
-    .select(['serial', 'revoked_at'])
-    .where('revoked_at', 'is not', null)
-    .orderBy('serial')
-    .execute();
+/**
+ * Revoked certificates by serial: the input of the CRL. With `now`, only those
+ * still unexpired at that instant (notAfter later than it): RFC 5280 §3.3 lets a
+ * CRL drop an entry once the certificate has expired, and renewals revoke a
+ * certificate or two per node per day, so the full list only ever grows.
+ * Without `now`, every revoked certificate, expired ones too.
+ */
+export async function listRevokedCertificates(db: Kysely<Database>, opts: { now?: number } = {}): Promise<{ serial: string; revokedAt: number }[]> {
+  let query = db.selectFrom('certificates').select(['serial', 'revoked_at']).where('revoked_at', 'is not', null);
+  if (opts.now !== undefined) query = query.where('not_after', '>', opts.now);
+  const rows = await query.orderBy('serial').execute();
   return rows.map((r) => ({ serial: r.serial, revokedAt: r.revoked_at ?? 0 }));
 }
 

@@ -151,14 +151,34 @@ export async function compareAndSetNodeState(db: Kysely<Database>, id: string, f
   return result.numUpdatedRows > 0n;
 }
 
-/** Records heartbeats of many nodes in one transaction. */
+const REMOVED_LOOKUP_CHUNK = 500;
+
+/**
+ * Records heartbeats of many nodes in one transaction. Removed nodes are left
+ * alone: a heartbeat already in flight when a node is removed must not touch it.
+ */
 export async function touchLastSeen(db: Kysely<Database>, entries: readonly { id: string; at: number }[]): Promise<void> {
   if (entries.length === 0) return;
-  await withTransaction(db, (trx) => dialectOf(trx).touchLastSeen(trx, entries));
+  await withTransaction(db, async (trx) => {
+    const removed = new Set<string>();
+    for (let i = 0; i < entries.length; i += REMOVED_LOOKUP_CHUNK) {
+      const ids = entries.slice(i, i + REMOVED_LOOKUP_CHUNK).map((e) => e.id);
+      const rows = await trx.selectFrom('nodes').select('id').where('id', 'in', ids).where('state', '=', 'removed').execute();
+      for (const row of rows) removed.add(row.id);
+    }
+    const live = removed.size === 0 ? entries : entries.filter((e) => !removed.has(e.id));
+    if (live.length > 0) await dialectOf(trx).touchLastSeen(trx, live);
+  });
 }
 
+/** Stores a node's facts; false (nothing written) when the node is unknown or removed. */
 export async function setFacts(db: Kysely<Database>, id: string, facts: NodeFacts, hash: string): Promise<boolean> {
-  const result = await db.updateTable('nodes').set({ facts: JSON.stringify(facts), facts_hash: hash }).where('id', '=', id).executeTakeFirst();
+  const result = await db
+    .updateTable('nodes')
+    .set({ facts: JSON.stringify(facts), facts_hash: hash })
+    .where('id', '=', id)
+    .where('state', '!=', 'removed')
+    .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }
 
@@ -172,6 +192,7 @@ export async function setAgentInfo(db: Kysely<Database>, id: string, info: { age
     .updateTable('nodes')
     .set({ agent_version: info.agentVersion, protocol_version: info.protocolVersion })
     .where('id', '=', id)
+    .where('state', '!=', 'removed')
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
 }

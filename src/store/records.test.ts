@@ -63,6 +63,27 @@ for (const tdb of testDatabases()) {
         { serial: '03', revokedAt: T0 + 5 },
       ]);
     });
+
+    it('lists only the revoked certificates not yet expired when given the time', async () => {
+      // '01' and '03' expire at T0 + DAY, '02' a second later, '20' later still; '21' is unrevoked.
+      await insertCertificate(store.db, { ...cert('20', 'node_x', T0), notAfter: T0 + 3 * DAY });
+      await insertCertificate(store.db, { ...cert('21', 'node_x', T0), notAfter: T0 + 3 * DAY });
+      await revokeCertificate(store.db, '20', T0 + 10, 'superseded');
+      assert.deepEqual(await listRevokedCertificates(store.db, { now: T0 + DAY - 1 }), [
+        { serial: '01', revokedAt: T0 + 7 },
+        { serial: '02', revokedAt: T0 + 8 },
+        { serial: '03', revokedAt: T0 + 5 },
+        { serial: '20', revokedAt: T0 + 10 },
+      ]);
+      // A certificate whose notAfter is now has expired.
+      assert.deepEqual(await listRevokedCertificates(store.db, { now: T0 + DAY }), [
+        { serial: '02', revokedAt: T0 + 8 },
+        { serial: '20', revokedAt: T0 + 10 },
+      ]);
+      assert.deepEqual(await listRevokedCertificates(store.db, { now: T0 + DAY + 1000 }), [{ serial: '20', revokedAt: T0 + 10 }]);
+      assert.deepEqual(await listRevokedCertificates(store.db, { now: T0 + 3 * DAY }), []);
+      assert.equal((await listRevokedCertificates(store.db)).length, 4);
+    });
     it('revokes the certificates a renewal replaced, keeping the current and newer ones', async () => {
       await insertCertificate(store.db, cert('10', 'node_r', T0));
       await insertCertificate(store.db, cert('11', 'node_r', T0 + 100));

@@ -59,29 +59,64 @@ Examples:
     );
   });
 
-  const ls = addClientFlags(group.command('ls').description('list join tokens'))
+  const createApi = addClientFlags(group.command('create-api').description('create an API token for automation (shown once)'))
+    .requiredOption('--role <role>', 'role the token acts with (one you hold)')
+    .option('--name <name>', 'what the token is for', 'automation')
+    .option('--ttl <duration>', 'lifetime, e.g. 30d (default: no expiry)')
+    .option('--json', 'print JSON');
+  createApi.addHelpText('after', '\nExamples:\n  $ bulwark token create-api --role auditor --ttl 30d --name siem-export');
+  createApi.action(async (flags: ClientFlags & { role: string; name: string; ttl?: string; json?: boolean }) => {
+    const ttlMs = flags.ttl === undefined ? undefined : parseDuration(flags.ttl);
+    const created = await (await clientFrom(flags)).createApiToken({ name: flags.name, role: flags.role, ...(ttlMs ? { ttlSeconds: Math.round(ttlMs / 1000) } : {}) });
+    if (flags.json) return printJson(created);
+    process.stdout.write(`API token ${created.id} (${created.name}, role ${created.role}${created.expiresAt ? `, expires ${isoTime(created.expiresAt)}` : ''}):\n\n  ${created.token}\n\nIt is shown once; use it as BULWARK_TOKEN or --token.\n`);
+  });
+
+  const ls = addClientFlags(group.command('ls').description('list join tokens and API tokens'))
     .option('--all', 'include used-up, expired and revoked tokens')
     .option('--json', 'print JSON');
   ls.addHelpText('after', '\nExamples:\n  $ bulwark token ls\n  $ bulwark token ls --all --json');
   ls.action(async (flags: ClientFlags & { all?: boolean; json?: boolean }) => {
-    const { tokens } = await (await clientFrom(flags)).listJoinTokens(flags.all === true);
-    if (flags.json) return printJson(tokens);
+    const client = await clientFrom(flags);
+    const { tokens: join } = await client.listJoinTokens(flags.all === true);
+    const { tokens: api } = await client.listApiTokens();
+    const now = Date.now();
+    const liveApi = api.filter((t) => flags.all === true || (t.revokedAt === null && (t.expiresAt === null || t.expiresAt > now)));
+    if (flags.json) return printJson({ joinTokens: join, apiTokens: liveApi });
     printTable(
-      { id: 'ID', uses: 'USES', expires: 'EXPIRES', labels: 'LABELS', state: 'STATE' },
-      tokens.map((t) => ({
-        id: t.id,
-        uses: `${t.usesCount}/${t.usesAllowed}`,
-        expires: isoTime(t.expiresAt),
-        labels: formatLabels(t.labels),
-        state: t.revokedAt !== null ? 'revoked' : t.expiresAt <= Date.now() ? 'expired' : t.usesCount >= t.usesAllowed ? 'used' : 'active',
-      })),
+      { id: 'ID', kind: 'KIND', what: 'ROLE / LABELS', uses: 'USES', expires: 'EXPIRES', state: 'STATE' },
+      [
+        ...join.map((t) => ({
+          id: t.id,
+          kind: 'join',
+          what: formatLabels(t.labels),
+          uses: `${t.usesCount}/${t.usesAllowed}`,
+          expires: isoTime(t.expiresAt),
+          state: t.revokedAt !== null ? 'revoked' : t.expiresAt <= now ? 'expired' : t.usesCount >= t.usesAllowed ? 'used' : 'active',
+        })),
+        ...liveApi.map((t) => ({
+          id: t.id,
+          kind: `api (${t.name})`,
+          what: t.role,
+          uses: '-',
+          expires: t.expiresAt === null ? 'never' : isoTime(t.expiresAt),
+          state: t.revokedAt !== null ? 'revoked' : t.expiresAt !== null && t.expiresAt <= now ? 'expired' : 'active',
+        })),
+      ],
     );
   });
 
-  const revoke = addClientFlags(group.command('revoke').argument('<id>', 'token id').description('revoke a join token'));
+  const revoke = addClientFlags(group.command('revoke').argument('<id>', 'token id (join or API)').description('revoke a join token or an API token'));
   revoke.addHelpText('after', '\nExamples:\n  $ bulwark token revoke k2j4…');
   revoke.action(async (id: string, flags: ClientFlags) => {
-    await (await clientFrom(flags)).revokeJoinToken(id);
-    process.stdout.write(`Join token ${id} revoked\n`);
+    const client = await clientFrom(flags);
+    const { tokens: api } = await client.listApiTokens();
+    if (api.some((t) => t.id === id)) {
+      await client.revokeApiToken(id);
+      process.stdout.write(`API token ${id} revoked\n`);
+    } else {
+      await client.revokeJoinToken(id);
+      process.stdout.write(`Join token ${id} revoked\n`);
+    }
   });
 }

@@ -3,20 +3,28 @@ import { fastifySwagger } from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BulwarkError, errorBody, isBulwarkError, type ErrorCode } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { ApiAuth } from './api-auth.js';
-import { isAllowed, type RouteEntry } from './permissions.js';
+import type { RouteEntry } from './permissions.js';
+import { installGuard } from './guard.js';
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../../core/clock.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerNodeRoutes } from './routes/nodes.js';
 import { registerJoinTokenRoutes } from './routes/join-tokens.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerClusterRoutes } from './routes/cluster.js';
+import { registerSessionRoutes } from './routes/session.js';
+import { registerUserRoutes } from './routes/users.js';
+import { registerApiTokenRoutes } from './routes/api-tokens.js';
+import { registerRoleRoutes } from './routes/roles.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import { registerSshRoutes } from './routes/ssh.js';
 import type { ApiServices } from './services.js';
 
 export const BODY_LIMIT = 256 * 1024;
 
 export interface ApiAppOptions {
   services: ApiServices;
-  auth: ApiAuth;
+  clock: Clock;
   logger: Logger;
   version: string;
   https?: { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3' };
@@ -55,6 +63,8 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
     loggerInstance: options.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
+    // Request ids go into the audit log: they must be unique across restarts and replicas.
+    genReqId: () => randomUUID(),
     // Node names are host names, up to 253 characters; the default limit is 100.
     routerOptions: { maxParamLength: 256 },
     // Errors raised before routing (a malformed URL, an over-long parameter) get the one error shape too.
@@ -70,15 +80,7 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
 
   requireRoutePermissions(base, routes);
 
-  app.addHook('onRequest', async (request) => {
-    const permission = request.routeOptions.config.permission;
-    if (permission === 'public' || permission === undefined) return;
-    const principal = await options.auth.authenticate(request.headers.authorization, request.ip);
-    if (!isAllowed(principal, permission)) {
-      throw new BulwarkError('FORBIDDEN', `role "${principal.role}" may not ${permission.verb} ${permission.resource}`);
-    }
-    request.principal = principal;
-  });
+  installGuard(base, { identity: options.services.identity, access: options.services.access, audit: options.services.audit, clock: options.clock });
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const mapped = mapError(err);
@@ -106,6 +108,12 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   registerNodeRoutes(base, options.services);
   registerJoinTokenRoutes(base, options.services);
   registerEventRoutes(base, options.services);
+  registerSessionRoutes(base, options.services);
+  registerUserRoutes(base, options.services);
+  registerApiTokenRoutes(base, options.services);
+  registerRoleRoutes(base, options.services);
+  registerAuditRoutes(base, options.services);
+  registerSshRoutes(base, options.services);
   app.get('/v1/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

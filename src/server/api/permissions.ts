@@ -1,33 +1,29 @@
-/** What a route needs: a resource and a verb on it, or nothing (health, CRL, OpenAPI). */
-export type Permission = { resource: string; verb: string } | 'public';
+import type { Principal } from '../access-service.js';
+
+/**
+ * What a route needs: a resource and a verb on it; any logged-in caller
+ * ('authenticated': logout, MFA enrolment); or nothing ('public': health, CRL,
+ * OpenAPI, login).
+ */
+export type Permission = { resource: string; verb: string } | 'public' | 'authenticated';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     permission?: Permission;
+    /** Routes a caller may use before enrolling the MFA one of its roles requires. */
+    allowWithoutMfa?: boolean;
   }
   interface FastifyRequest {
     principal?: Principal;
+    /** Set once the request's final audit entry is written, so it is written once. */
+    audited?: boolean;
   }
 }
 
-export interface Principal {
-  kind: 'api-token';
-  id: string;
-  name: string;
-  role: string;
-}
+export type { Principal };
 
 export interface RouteEntry {
   method: string;
   url: string;
   permission: Permission | undefined;
-}
-
-/**
- * Until users and roles arrive, the admin role may do everything and any other
- * role nothing: default deny.
- */
-export function isAllowed(principal: Principal, permission: Exclude<Permission, 'public'>): boolean {
-  void permission;
-  return principal.role === 'admin';
 }

@@ -21,6 +21,13 @@ export interface DialectHooks {
    * Runs inside the appending transaction.
    */
   serialiseEventAppends(trx: Kysely<Database>): Promise<void>;
+  /**
+   * Makes audit-log appends of concurrent transactions (and replicas) run one
+   * after another: each reads the chain's tip, then writes the next seq, so two
+   * at once would fork the chain. Runs inside the appending transaction and holds
+   * until it ends.
+   */
+  serialiseAuditAppends(trx: Kysely<Database>): Promise<void>;
 }
 
 // Keyed by the adapter because transactions and plugin-wrapped instances are new

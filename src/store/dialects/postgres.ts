@@ -41,6 +41,11 @@ const hooks: DialectHooks = {
     // makes the next append wait, so ids become visible in ascending order.
     await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':bulwark_events'))`.execute(trx);
   },
+  async serialiseAuditAppends(trx) {
+    // Read committed: once the lock is held, the next select sees the tip the
+    // previous holder committed, so seqs never collide and the chain never forks.
+    await sql`select pg_advisory_xact_lock(hashtext(current_schema() || ':bulwark_audit'))`.execute(trx);
+  },
 };
 
 export interface PostgresConnectOptions {

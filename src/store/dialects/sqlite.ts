@@ -28,6 +28,8 @@ function hooksFor(handle: SqliteDatabase.Database): DialectHooks {
     },
     // SQLite has one writer at a time: ids commit in order already.
     serialiseEventAppends: async () => undefined,
+    // The one connection runs one transaction at a time: audit appends are serial already.
+    serialiseAuditAppends: async () => undefined,
   };
 }
 

@@ -29,7 +29,7 @@ export function registerJoinTokenRoutes(app: FastifyInstance, services: ApiServi
         uses: request.body.uses,
         labels: request.body.labels,
         description: request.body.description,
-        createdBy: request.principal?.name ?? 'unknown',
+        createdBy: request.principal?.actor ?? 'unknown',
       });
       const server = services.cluster.agentAddresses()[0] ?? 'https://HOST:8444';
       const joinCommand = `bulwark agent up --server ${server} --token ${token} --ca-pin ${services.cluster.caPin}`;

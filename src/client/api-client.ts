@@ -38,7 +38,7 @@ export type Query = Record<string, string | number | boolean | undefined>;
 
 /** Typed client of the operator API, used by the CLI and tests. Responses are checked against the protocol schemas. */
 export class ApiClient {
-  constructor(private readonly options: ApiClientOptions) {}
+  constructor(readonly options: ApiClientOptions) {}
 
   cluster() {
     return this.#call('GET', '/v1/cluster', ClusterInfoSchema);

@@ -22,7 +22,7 @@ export interface NodeListFilter {
 
 export class NodeService {
   constructor(
-    private readonly deps: { store: Store; clock: Clock; events: EventLog; isConnected: (nodeId: string) => boolean },
+    private readonly deps: { store: Store; clock: Clock; events: EventLog; isConnected: (nodeId: string) => boolean; revocationsChanged: () => void },
   ) {}
 
   async list(filter: NodeListFilter): Promise<NodeView[]> {
@@ -60,6 +60,7 @@ export class NodeService {
     const now = this.deps.clock.now();
     await markNodeRemoved(this.deps.store.db, node.id, now);
     const serials = await revokeNodeCertificates(this.deps.store.db, node.id, now, 'node removed');
+    this.deps.revocationsChanged();
     await this.deps.store.notifier.publish(NODE_REMOVED_CHANNEL, node.id);
     await this.deps.events.append('node.removed', node.id, { name: node.name, by: actor });
     for (const serial of serials) await this.deps.events.append('cert.revoked', node.id, { serial, reason: 'node removed' });

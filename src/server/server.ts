@@ -180,7 +180,7 @@ export class Server {
       cluster.ca.certPem,
       listenerCert,
     );
-    const nodes = new NodeService({ store, clock, events, isConnected: (id) => gateway.isConnected(id) });
+    const nodes = new NodeService({ store, clock, events, isConnected: (id) => gateway.isConnected(id), revocationsChanged: () => pki.revocationsChanged() });
     const agentPort = await gateway.listen(options.agent.host, options.agent.port);
     const agentUrl = `https://${urlHost(options.agent.host)}:${agentPort}`;
     const advertised = options.advertisedAgentAddresses ?? [agentUrl];

@@ -21,7 +21,7 @@ export function parseTimeFlag(flag: string, text: string, now: number): number {
 async function auditClientFrom(flags: ClientFlags): Promise<AuditClient> {
   const client = await clientFrom(flags);
   // The same server, token and CA the other commands resolve; ApiClient keeps them private.
-  return new AuditClient(client['options']);
+  return new AuditClient(client.options);
 }
 
 async function writeLine(line: string): Promise<void> {

@@ -61,7 +61,8 @@ export function installGuard(app: FastifyInstance, deps: { identity: IdentitySer
       });
     } catch (err) {
       request.log.error({ err }, 'audit log write failed; refusing the request');
-      throw new BulwarkError('UNAVAILABLE', 'the audit log cannot be written, so the request was refused; the server log has the detail');
+      if (isBulwarkError(err) && err.code === 'AUDIT_UNAVAILABLE') throw err;
+      throw new BulwarkError('AUDIT_UNAVAILABLE', 'the audit log cannot be written, so the request was refused; the server log has the detail');
     }
   };
 
@@ -120,7 +121,7 @@ export function installGuard(app: FastifyInstance, deps: { identity: IdentitySer
       await record(request, { decision: 'allow', outcome: reply.statusCode < 400 ? 'success' : 'failure', details: { status: reply.statusCode, ...(isMutating(request) ? { phase: 'finished' } : {}) } });
       return payload;
     } catch (err) {
-      const error = isBulwarkError(err) ? err : new BulwarkError('UNAVAILABLE', 'the audit log cannot be written');
+      const error = isBulwarkError(err) ? err : new BulwarkError('AUDIT_UNAVAILABLE', 'the audit log cannot be written');
       void reply.status(error.status).header('content-type', 'application/json; charset=utf-8');
       return JSON.stringify(errorBody(error));
     }

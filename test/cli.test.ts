@@ -121,3 +121,30 @@ describe('CLI against a running server', () => {
     assertOneLineError(run, /sha256:/);
   });
 });
+
+describe('auditlog verify --offline', () => {
+  it('reads the database directly and names the first bad entry of a tampered log (exit 10)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bulwark-audit-offline-'));
+    try {
+      const server = await Server.start({ dataDir: dir, api: { port: 0 }, agent: { host: '127.0.0.1', port: 0 }, logger: silentLogger });
+      await saveClientConfig(dir, server.apiUrl);
+      for (let i = 0; i < 3; i++) assert.equal((await cli(['nodes', 'ls', '--data-dir', dir])).code, 0);
+      await server.close();
+      const intact = await cli(['auditlog', 'verify', '--offline', '--data-dir', dir]);
+      assert.equal(intact.code, 0, intact.stderr);
+      assert.match(intact.stdout, /Audit log intact: [1-9]\d* entries/);
+      const { default: Database } = await import('better-sqlite3');
+      const db = new Database(join(dir, 'bulwark.db'));
+      db.prepare("update audit_entries set actor = 'mallory' where seq = 2").run();
+      db.close();
+      const tampered = await cli(['auditlog', 'verify', '--offline', '--data-dir', dir]);
+      assert.equal(tampered.code, 10);
+      assertOneLineError(tampered, /first bad entry seq 2 \(modified\)/);
+      const nowhere = await cli(['auditlog', 'verify', '--offline', '--data-dir', join(dir, 'missing')]);
+      assert.equal(nowhere.code, 9);
+      assertOneLineError(nowhere, /no database at/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -12,8 +12,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { ConnectionOptions, SecureVersion, TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { WebSocket } from 'ws';
+import { base32Decode, totpCode } from '../src/access/totp.js';
 import { Agent, type AgentOptions } from '../src/agent/agent.js';
 import { makeFixtureTree, removeFixtureTree } from '../src/agent/facts/fixture-tree.js';
 import type { AgentIdentity } from '../src/agent/identity.js';
@@ -108,6 +110,8 @@ export interface ApiCallOptions {
   /** Bearer token to send; null sends none. Default: the bootstrap admin token. */
   token?: string | null;
   headers?: Record<string, string>;
+  /** The client address the server sees (per-source rate limits); default 127.0.0.1. */
+  remoteAddress?: string;
 }
 
 export interface CreatedJoinToken {
@@ -189,6 +193,7 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
         ...opts.headers,
       },
       ...(payload === undefined ? {} : { payload }),
+      ...(opts.remoteAddress === undefined ? {} : { remoteAddress: opts.remoteAddress }),
     });
     let json: unknown;
     try {
@@ -310,6 +315,8 @@ export interface JoinAgentOptions extends EnrollOptions {
   heartbeatIntervalMs?: number;
   protocolVersions?: number[];
   factsIntervalMs?: number;
+  /** The agent's exec policy (default: disabled). */
+  exec?: AgentOptions['exec'];
   /** Wait for the first `connected` (default true). */
   waitConnected?: boolean;
 }
@@ -325,6 +332,7 @@ export async function joinAgent(t: TestServer, opts: JoinAgentOptions = {}): Pro
     ...(opts.heartbeatIntervalMs === undefined ? {} : { heartbeatIntervalMs: opts.heartbeatIntervalMs }),
     ...(opts.protocolVersions === undefined ? {} : { protocolVersions: opts.protocolVersions }),
     ...(opts.factsIntervalMs === undefined ? {} : { factsIntervalMs: opts.factsIntervalMs }),
+    ...(opts.exec === undefined ? {} : { exec: opts.exec }),
   };
   const start = async (waitConnected: boolean): Promise<Agent> => {
     const agent = await Agent.start(agentOptions);
@@ -615,4 +623,170 @@ export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promis
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------------------
+// Users, sessions, MFA and API tokens (access-control tests)
+
+export interface LoginJson {
+  token: string;
+  expiresAt: number;
+  user: string;
+  mfaEnrollmentRequired: boolean;
+}
+
+export interface CreatedApiTokenJson {
+  id: string;
+  name: string;
+  role: string;
+  token: string;
+  expiresAt: number | null;
+}
+
+export interface TestUser {
+  name: string;
+  password: string;
+  roles: string[];
+}
+
+let userCounter = 0;
+
+/** A unique, valid user name with `prefix`. */
+export function uniqueName(prefix: string): string {
+  userCounter += 1;
+  return `${prefix}-${userCounter}-${randomBytes(2).toString('hex')}`;
+}
+
+/** Creates a user through the API (as the bootstrap admin unless `as` says otherwise), with a known password. */
+export async function createUser(t: TestServer, opts: { name?: string; roles: string[]; password?: string; as?: string }): Promise<TestUser> {
+  const name = opts.name ?? uniqueName('user');
+  const password = opts.password ?? `pw-${randomBytes(12).toString('base64url')}`;
+  const res = await t.api('POST', '/v1/users', { name, roles: opts.roles, password }, opts.as === undefined ? {} : { token: opts.as });
+  if (res.status !== 201) throw new Error(`creating user ${name} failed: ${res.status} ${res.body}`);
+  return { name, password, roles: opts.roles };
+}
+
+/** POST /v1/login without a bearer token; the raw answer. */
+export function login(t: TestServer, user: string, password: string, totp?: string, opts: { remoteAddress?: string } = {}): Promise<ApiResponse<LoginJson & ErrorJson>> {
+  return t.api<LoginJson & ErrorJson>('POST', '/v1/login', { user, password, ...(totp === undefined ? {} : { totp }) }, { token: null, ...opts });
+}
+
+/** Logs in and returns the session token; throws unless the login succeeds. */
+export async function loginSession(t: TestServer, user: string, password: string, totp?: string): Promise<string> {
+  const res = await login(t, user, password, totp);
+  if (res.status !== 200) throw new Error(`login of ${user} failed: ${res.status} ${res.body}`);
+  return res.json.token;
+}
+
+/** Mints an API token through the API (as the bootstrap admin unless `as` says otherwise). */
+export async function mintApiToken(t: TestServer, role: string, opts: { name?: string; ttlSeconds?: number; as?: string } = {}): Promise<CreatedApiTokenJson> {
+  const res = await t.api<CreatedApiTokenJson>(
+    'POST',
+    '/v1/api-tokens',
+    { name: opts.name ?? uniqueName(role), role, ...(opts.ttlSeconds === undefined ? {} : { ttlSeconds: opts.ttlSeconds }) },
+    opts.as === undefined ? {} : { token: opts.as },
+  );
+  if (res.status !== 201) throw new Error(`minting a ${role} token failed: ${res.status} ${res.body}`);
+  return res.json;
+}
+
+/**
+ * The TOTP code of the next 30-second step on the server's clock: moves the
+ * (shifted) server clock one step on, so a code is never a replay of the last
+ * one accepted, without waiting.
+ */
+export function nextTotp(secret: Uint8Array, clock: ShiftedClock): string {
+  clock.offsetMs += 30_000;
+  return totpCode(secret, clock.now());
+}
+
+/** Enrols MFA for the session's user through the API (enroll, then confirm with a code); returns the raw TOTP secret. */
+export async function enrollMfa(t: TestServer, session: string, clock: ShiftedClock): Promise<Buffer> {
+  const begun = await t.api<{ uri: string; secret: string }>('POST', '/v1/mfa/enroll', undefined, { token: session });
+  if (begun.status !== 200) throw new Error(`MFA enrolment failed: ${begun.status} ${begun.body}`);
+  const secret = base32Decode(begun.json.secret);
+  const confirmed = await t.api('POST', '/v1/mfa/confirm', { code: nextTotp(secret, clock) }, { token: session });
+  if (confirmed.status !== 204) throw new Error(`MFA confirmation failed: ${confirmed.status} ${confirmed.body}`);
+  return secret;
+}
+
+export interface MfaUser extends TestUser {
+  totpSecret: Buffer;
+  /** A session that passed MFA. */
+  session: string;
+}
+
+/**
+ * A user with `roles` (default admin) who enrolled MFA and holds a session that
+ * passed it. The server must run on `clock` (a ShiftedClock), which moves on a
+ * step per code so codes are never replays.
+ */
+export async function userWithMfa(t: TestServer, clock: ShiftedClock, opts: { roles?: string[]; name?: string } = {}): Promise<MfaUser> {
+  const user = await createUser(t, { roles: opts.roles ?? ['admin'], ...(opts.name === undefined ? {} : { name: opts.name }) });
+  const first = await loginSession(t, user.name, user.password);
+  const totpSecret = await enrollMfa(t, first, clock);
+  const session = await loginSession(t, user.name, user.password, nextTotp(totpSecret, clock));
+  return { ...user, totpSecret, session };
+}
+
+// ---------------------------------------------------------------------------
+// The server's database, opened behind its back (tampering, fault injection)
+
+export interface RawDb {
+  kind: 'sqlite' | 'postgres';
+  /** Runs SQL with `?` placeholders (rewritten to `$n` for PostgreSQL). */
+  run(sqlText: string, params?: unknown[]): Promise<void>;
+  all<T>(sqlText: string, params?: unknown[]): Promise<T[]>;
+  /** Runs several statements at once, without parameters. */
+  exec(sqlText: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A second connection to the test server's database, as someone with access to
+ * the database file or server would have: the SQLite file in the data directory
+ * (better-sqlite3), or the server's PostgreSQL schema.
+ */
+export async function openRawDb(t: TestServer): Promise<RawDb> {
+  const schema = t.server.options.dbSchema;
+  if (schema === undefined) {
+    const handle = new BetterSqlite3(t.server.options.db);
+    handle.pragma('busy_timeout = 5000');
+    return {
+      kind: 'sqlite',
+      async run(sqlText, params = []) {
+        handle.prepare(sqlText).run(...params);
+      },
+      async all<T>(sqlText: string, params: unknown[] = []) {
+        return handle.prepare(sqlText).all(...params) as T[];
+      },
+      async exec(sqlText) {
+        handle.exec(sqlText);
+      },
+      async close() {
+        handle.close();
+      },
+    };
+  }
+  const client = new pg.Client({ connectionString: POSTGRES_URL, options: `-c search_path=${schema}` });
+  await client.connect();
+  const numbered = (sqlText: string): string => {
+    let n = 0;
+    return sqlText.replace(/\?/g, () => `$${++n}`);
+  };
+  return {
+    kind: 'postgres',
+    async run(sqlText, params = []) {
+      await client.query(numbered(sqlText), params);
+    },
+    async all<T>(sqlText: string, params: unknown[] = []) {
+      return (await client.query(numbered(sqlText), params)).rows as T[];
+    },
+    async exec(sqlText) {
+      await client.query(sqlText);
+    },
+    async close() {
+      await client.end();
+    },
+  };
 }

@@ -19,6 +19,7 @@ import { certificateInfo, nodeSpiffeId } from '../pki/identity.js';
 import { renewalTime } from '../pki/renewal.js';
 import { backoffDelay } from './backoff.js';
 import { collectFacts } from './facts/collect.js';
+import { EXEC_DISABLED_POLICY, ExecRunner } from './exec-runner.js';
 import { loadIdentity, recoverInterruptedRenewal, saveRenewedCertificate, type AgentIdentity } from './identity.js';
 import { parseServerUrl } from './join.js';
 
@@ -34,6 +35,8 @@ export interface AgentOptions {
   servers?: string[];
   /** Protocol versions offered in hello (tests of negotiation). */
   protocolVersions?: number[];
+  /** Remote commands (`bulwark exec`): off unless enabled; with an allow-list, only matching commands run. */
+  exec?: { enabled: boolean; allow: string[] };
   clock?: Clock;
   logger?: Logger;
 }
@@ -70,6 +73,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #renewAttempt = 0;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #exec: ExecRunner;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -79,6 +83,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#identity = identity;
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
+    this.#exec = new ExecRunner({ policy: options.exec ?? EXEC_DISABLED_POLICY, log: this.#log });
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
@@ -105,6 +110,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#stopped = true;
     this.#clearTimers();
     clearTimeout(this.#reconnectTimer);
+    this.#exec.stopAll();
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -226,6 +232,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       }
       case 'renewed':
         return this.#onRenewed(msg.requestId, msg.certificate);
+      case 'exec':
+        // Not awaited: a long command must not hold up the messages after it.
+        void this.#exec.run(msg, (reply) => this.#send(reply));
+        return;
       case 'error': {
         if (msg.fatal && (msg.code === 'CERT_REVOKED' || msg.code === 'CERT_UNKNOWN')) {
           // The server closes a channel when its certificate expires; a renewal may be
@@ -296,7 +306,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   #retryRenewal(): void {
     if (this.#stopped) return;
     clearTimeout(this.#renewTimer);
-    const delay = 1_000 + backoffDelay(this.#renewAttempt, { baseMs: 1_000 });
+    // Never later than the renewal the certificate's lifetime asks for anyway.
+    const info = certificateInfo(this.#identity.certPem);
+    const due = Math.max(0, renewalTime(info.notBefore, info.notAfter) - this.#clock.now());
+    const delay = Math.min(1_000 + backoffDelay(this.#renewAttempt, { baseMs: 1_000 }), Math.max(due, 1_000));
     this.#renewAttempt += 1;
     this.#log.info({ retryInMs: delay }, 'renewal will be retried');
     this.#renewTimer = setTimeout(() => {

@@ -66,7 +66,7 @@ export async function fetchPinnedCa(serverUrl: string, pin: string): Promise<str
 export async function joinCluster(opts: JoinOptions): Promise<AgentIdentity> {
   const pin = parsePin(opts.caPin);
   if (opts.servers.length === 0) throw new BulwarkError('BAD_REQUEST', 'give at least one --server https://HOST:8444');
-  const hostname = opts.hostname ?? osHostname();
+  const hostname = opts.hostname ?? joinableHostname(osHostname());
   let lastError: unknown;
   for (const server of opts.servers) {
     try {
@@ -142,4 +142,19 @@ export function postJoin(serverUrl: string, caPem: string, body: JoinRequest): P
 
 function unreachable(serverUrl: string, err: Error): BulwarkError {
   return new BulwarkError('UNREACHABLE', `cannot reach ${serverUrl}: ${err.message}`);
+}
+
+/**
+ * The machine's host name as the server accepts it (RFC 1123: labels of 1–63
+ * letters, digits and inner hyphens, at most 253 in all): some systems allow
+ * underscores or other characters there, which would otherwise fail the join.
+ */
+export function joinableHostname(name: string): string {
+  const labels = name
+    .toLowerCase()
+    .split('.')
+    .map((label) => label.replace(/[^a-z0-9-]+/g, '-').slice(0, 63).replace(/^-+|-+$/g, ''))
+    .filter((label) => label !== '');
+  while (labels.join('.').length > 253) labels.pop();
+  return labels.length === 0 ? 'node' : labels.join('.');
 }

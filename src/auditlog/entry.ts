@@ -97,6 +97,20 @@ export function isSecretKey(key: string): boolean {
 // see core/secret-token.ts) anywhere in the text.
 const SECRET_VALUE = [/^\s*(bearer|basic)\s+\S/i, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, /(?:^|[^A-Za-z0-9_-])[a-z][a-z0-9]*_[a-z2-7]+_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/];
 
+// The token pattern above, to cut tokens out of free text such as a request path.
+const TOKEN_IN_TEXT = /(?<![A-Za-z0-9_-])[a-z][a-z0-9]*_[a-z2-7]+_[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
+
+/**
+ * `text` with every Bulwark token in it replaced by `"[redacted]"`: for fields
+ * that must keep their shape, like the resource path, where a token pasted in
+ * place of an id would otherwise be recorded.
+ *
+ * @example redactTokensInText('/v1/api-tokens/bwt_abc_…') // → '/v1/api-tokens/[redacted]'
+ */
+export function redactTokensInText(text: string): string {
+  return text.replace(TOKEN_IN_TEXT, REDACTED);
+}
+
 /** True when a string value looks like a credential regardless of its key. */
 export function isSecretValue(value: string): boolean {
   return SECRET_VALUE.some((re) => re.test(value));

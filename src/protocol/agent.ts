@@ -61,7 +61,27 @@ export const RenewRequestSchema = z.object({
   csr: z.string().min(1).max(16 * 1024),
 });
 
-export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema]);
+/** Limits of a remote command (`exec`): argv items, their length, and the size of one output chunk. */
+export const EXEC_LIMITS = { maxArgs: 256, maxArgLength: 4096, maxChunkBytes: 16 * 1024, maxTimeoutMs: 3_600_000 } as const;
+
+/** Output of a running `exec`, in order, utf8, at most 16 KiB a chunk. */
+export const ExecOutputSchema = z.object({
+  type: z.literal('exec_output'),
+  requestId: z.string().min(1).max(64),
+  stream: z.enum(['stdout', 'stderr']),
+  data: z.string().max(EXEC_LIMITS.maxChunkBytes),
+});
+/** The end of an `exec`: exit code or signal, or `error` when the command was refused or could not run. */
+export const ExecExitSchema = z.object({
+  type: z.literal('exec_exit'),
+  requestId: z.string().min(1).max(64),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().max(32).nullable(),
+  error: z.object({ code: z.string().max(64), message: z.string().max(1024) }).optional(),
+  truncated: z.boolean(),
+});
+
+export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 
 // Server → agent
@@ -92,7 +112,23 @@ export const ServerErrorSchema = z.object({
   fatal: z.boolean(),
 });
 
-export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema]);
+/** Runs a command on the node, if the agent's own configuration allows it (see docs/agent-protocol.md). No shell. */
+export const ExecRequestSchema = z.object({
+  type: z.literal('exec'),
+  requestId: z.string().min(1).max(64),
+  argv: z
+    .array(z.string().max(EXEC_LIMITS.maxArgLength).refine((a) => !a.includes('\0'), 'must not contain NUL'))
+    .min(1)
+    .max(EXEC_LIMITS.maxArgs)
+    .refine((argv) => (argv[0] ?? '') !== '', 'the command (argv[0]) must not be empty'),
+  timeoutMs: z.number().int().positive().max(EXEC_LIMITS.maxTimeoutMs),
+  maxOutputBytes: z.number().int().nonnegative(),
+});
+export type ExecRequest = z.infer<typeof ExecRequestSchema>;
+export type ExecOutput = z.infer<typeof ExecOutputSchema>;
+export type ExecExit = z.infer<typeof ExecExitSchema>;
+
+export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 
 /** WebSocket close codes the server uses; 4000–4999 are free for applications. */

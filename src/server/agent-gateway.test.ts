@@ -404,20 +404,20 @@ describe('M4: a channel does not outlive its certificate', () => {
 
 describe('M5: a node removed while its connection is set up', () => {
   it('is closed right after the upgrade, without waiting for hello', async () => {
-    let target: string | undefined;
+    const target: { id?: string } = {};
     const fx = await startGateway({
       // The upgrade revokes the node's older certificate and appends an event: that is
       // after the node-state check and before the session exists. Remove the node then.
       events: (real) =>
         ({
           append: async (type: string, nodeId: string | null, details?: Record<string, unknown>) => {
-            if (type === 'cert.revoked' && nodeId === target) await markNodeRemoved(store.db, nodeId, clock.now());
+            if (type === 'cert.revoked' && nodeId === target.id) await markNodeRemoved(store.db, nodeId, clock.now());
             return real.append(type, nodeId, details);
           },
         }) as unknown as EventLog,
     });
     const creds = await newNode(fx.pki, 2);
-    target = creds.nodeId;
+    target.id = creds.nodeId;
     const ch = await openChannel(fx.port, creds);
     const closed = await Promise.race([ch.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3_000))]);
     assert.equal(closed?.code, CLOSE_CODES.removed, 'the channel of a removed node stayed open');
@@ -487,15 +487,16 @@ describe('M3 and L12: renewal', () => {
   });
 
   it('revokes what it just issued when the node was removed meanwhile (L12)', async () => {
-    let removeOnIssue: string | undefined;
+    const removeOnIssue: { id?: string } = {};
     const fx = await startGateway({
       pki: (real) =>
         ({
           caCertPem: real.caCertPem,
           checkNodeCertificate: real.checkNodeCertificate.bind(real),
+          revocationsChanged: real.revocationsChanged.bind(real),
           issueNodeCertificate: async (nodeId: string, csr: string) => {
             const cert = await real.issueNodeCertificate(nodeId, csr);
-            if (nodeId === removeOnIssue) await markNodeRemoved(store.db, nodeId, clock.now());
+            if (nodeId === removeOnIssue.id) await markNodeRemoved(store.db, nodeId, clock.now());
             return cert;
           },
         }) as unknown as PkiService,
@@ -503,7 +504,7 @@ describe('M3 and L12: renewal', () => {
     const creds = await newNode(fx.pki);
     const ch = await openChannel(fx.port, creds);
     await hello(ch);
-    removeOnIssue = creds.nodeId;
+    removeOnIssue.id = creds.nodeId;
     clock.offsetMs = 40 * 60_000;
     try {
       ch.ws.send(JSON.stringify({ type: 'renew', requestId: 'r', csr: (await createCsr({ commonName: 'z' })).csrPem }));

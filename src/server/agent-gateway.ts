@@ -225,6 +225,12 @@ export class AgentGateway {
     return this.#sessions.has(nodeId);
   }
 
+  /** The live channel of a node on this replica, if it has one (exec sends its commands through it). */
+  session(nodeId: string): AgentSession | undefined {
+    const session = this.#sessions.get(nodeId);
+    return session && !session.closed ? session : undefined;
+  }
+
   get connectionCount(): number {
     return this.#sessions.size;
   }
@@ -317,6 +323,7 @@ export class AgentGateway {
     // The agent proves it holds the renewed certificate by connecting with it;
     // only then are its older certificates revoked, so a crash mid-renewal cannot lock it out.
     const superseded = await revokeNodeCertificatesExcept(this.deps.store.db, node.id, record.serial, record.issuedAt, this.deps.clock.now(), 'superseded');
+    if (superseded.length > 0) this.deps.pki.revocationsChanged();
     for (const serial of superseded) await this.deps.events.append('cert.revoked', node.id, { serial, reason: 'superseded' });
     const spkiDer = peerSpki(peer.raw);
     this.#wss.handleUpgrade(req, socket, head, (ws) => {

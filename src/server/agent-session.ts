@@ -2,15 +2,13 @@ import type { WebSocket, RawData } from 'ws';
 import type { Clock } from '../core/clock.js';
 import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, type ServerMessage } from '../protocol/agent.js';
+import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, type ExecExit, type ExecOutput, type ExecRequest, type ServerMessage } from '../protocol/agent.js';
 import { factsHash, type NodeFacts } from '../protocol/facts.js';
 import type { NodeState } from '../protocol/api.js';
 import type { Store } from '../store/open.js';
-import type { Database } from '../store/database.js';
-import type { Kysely } from 'kysely';
 import { parseVerifiedCsr } from '../pki/csr.js';
 import { getNode, setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
-import { revokeCertificate } from '../store/certificates.js';
+import { revokeCertificate, revokeNodeCertificatesOtherThan } from '../store/certificates.js';
 import type { EventLog } from './event-log.js';
 import type { Membership } from './membership.js';
 import type { PkiService } from './pki-service.js';
@@ -36,6 +34,9 @@ export interface ConnectionCertificate {
   spkiDer: Buffer;
 }
 
+/** What an exec in flight on a session hears: its output, its end, or the channel closing under it. */
+export type ExecListener = (event: ExecOutput | ExecExit | { type: 'closed' }) => void;
+
 const HELLO_TIMEOUT_MS = 10_000;
 const DEFAULT_FACTS_MIN_INTERVAL_MS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -56,6 +57,9 @@ export class AgentSession {
   readonly #known: { agentVersion: string | null; protocolVersion: number | null };
   readonly #helloTimer: NodeJS.Timeout;
   #expiryTimer: NodeJS.Timeout | undefined;
+  /** Remote commands in flight on this channel, by request id. */
+  readonly #execs = new Map<string, ExecListener>();
+  #execCloseHooked = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -99,6 +103,33 @@ export class AgentSession {
     // Timers take at most 2^31-1 ms: a longer lifetime re-arms on the way.
     this.#expiryTimer = setTimeout(() => this.#armExpiry(), Math.min(left, MAX_TIMER_MS));
     this.#expiryTimer.unref();
+  }
+
+  /**
+   * Sends an `exec` and routes its `exec_output` / `exec_exit` to `listener`,
+   * which also hears `closed` if the channel goes first. Returns a function that
+   * stops listening (the command itself runs on).
+   */
+  startExec(request: Omit<ExecRequest, 'type'>, listener: ExecListener): () => void {
+    if (this.#closed || this.ws.readyState !== this.ws.OPEN) {
+      listener({ type: 'closed' });
+      return () => undefined;
+    }
+    if (!this.#execCloseHooked) {
+      this.#execCloseHooked = true;
+      this.ws.once('close', () => this.#closeExecs());
+    }
+    this.#execs.set(request.requestId, listener);
+    this.send({ type: 'exec', ...request });
+    return () => {
+      if (this.#execs.get(request.requestId) === listener) this.#execs.delete(request.requestId);
+    };
+  }
+
+  #closeExecs(): void {
+    const listeners = [...this.#execs.values()];
+    this.#execs.clear();
+    for (const listener of listeners) listener({ type: 'closed' });
   }
 
   send(message: ServerMessage): void {
@@ -148,6 +179,14 @@ export class AgentSession {
         return this.deps.membership.heartbeat(this.nodeId);
       case 'facts':
         return this.#facts(msg.facts);
+      case 'exec_output':
+      case 'exec_exit': {
+        // Replies to a request this channel did not carry (an earlier connection's) are dropped.
+        const listener = this.#execs.get(msg.requestId);
+        if (msg.type === 'exec_exit') this.#execs.delete(msg.requestId);
+        listener?.(msg);
+        return;
+      }
       case 'renew': {
         if (this.#renewing) {
           this.send({ type: 'error', requestId: msg.requestId, code: 'CONFLICT', message: 'a renewal is already in progress on this connection', fatal: false });
@@ -210,13 +249,15 @@ export class AgentSession {
     const node = await getNode(this.deps.store.db, this.nodeId);
     if (!node || node.state === 'removed') {
       if (await revokeCertificate(this.deps.store.db, cert.serial, this.deps.clock.now(), 'node removed')) {
+        this.deps.pki.revocationsChanged();
         await this.deps.events.append('cert.revoked', this.nodeId, { serial: cert.serial, reason: 'node removed' });
       }
       this.fatal('NODE_REMOVED', 'this node was removed from the fleet; join again with a new token', CLOSE_CODES.removed, requestId);
       return;
     }
     // At most two certificates stay valid: the one in use here and the new one.
-    const superseded = await revokeOthers(this.deps.store.db, this.nodeId, [this.certSerial, cert.serial], this.deps.clock.now());
+    const superseded = await revokeNodeCertificatesOtherThan(this.deps.store.db, this.nodeId, [this.certSerial, cert.serial], this.deps.clock.now(), 'superseded');
+    this.deps.pki.revocationsChanged();
     this.send({ type: 'renewed', requestId, certificate: cert.pem, notAfter: cert.notAfter });
     await this.deps.events.append('cert.renewed', this.nodeId, { serial: cert.serial, notAfter: cert.notAfter });
     for (const serial of superseded) await this.deps.events.append('cert.revoked', this.nodeId, { serial, reason: 'superseded' });
@@ -255,17 +296,4 @@ export class AgentSession {
     this.deps.log.error({ err, nodeId: this.nodeId }, 'agent message failed');
     this.fatal('INTERNAL', 'internal error; the server log has the detail', 1011);
   }
-}
-
-/** Revokes a node's unrevoked certificates other than `keep` (reason `superseded`); returns the serials revoked. */
-async function revokeOthers(db: Kysely<Database>, nodeId: string, keep: string[], at: number): Promise<string[]> {
-  const rows = await db
-    .updateTable('certificates')
-    .set({ revoked_at: at, revoke_reason: 'superseded' })
-    .where('node_id', '=', nodeId)
-    .where('serial', 'not in', keep)
-    .where('revoked_at', 'is', null)
-    .returning('serial')
-    .execute();
-  return rows.map((r) => r.serial).sort();
 }

@@ -4,7 +4,7 @@ import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { canonicalEntryJson } from '../auditlog/chain.js';
 import { signCheckpoint, type AuditKey, type SignedCheckpoint } from '../auditlog/checkpoint.js';
-import { AUDIT_DECISIONS, AUDIT_OUTCOMES, redactDetails, type AuditEntry, type AuditEntryInput } from '../auditlog/entry.js';
+import { AUDIT_DECISIONS, AUDIT_OUTCOMES, redactDetails, redactTokensInText, type AuditEntry, type AuditEntryInput } from '../auditlog/entry.js';
 import { formatEntry, type ExportFormat } from '../auditlog/export.js';
 import { verifyAuditLog, type VerifyResult } from '../auditlog/verify.js';
 import {
@@ -186,7 +186,7 @@ export class AuditLogService {
     }
     if (!AUDIT_DECISIONS.includes(input.decision)) throw new BulwarkError('INTERNAL', `audit decision "${String(input.decision)}" is not one of ${AUDIT_DECISIONS.join(', ')}`);
     if (!AUDIT_OUTCOMES.includes(input.outcome)) throw new BulwarkError('INTERNAL', `audit outcome "${String(input.outcome)}" is not one of ${AUDIT_OUTCOMES.join(', ')}`);
-    const entry: AuditEntryInput = { ...strings, decision: input.decision, outcome: input.outcome, time: input.time ?? this.#clock.now(), details: redactDetails(input.details) };
+    const entry: AuditEntryInput = { ...strings, resource: redactTokensInText(strings.resource), decision: input.decision, outcome: input.outcome, time: input.time ?? this.#clock.now(), details: redactDetails(input.details) };
     // Checked here, per caller: one unhashable entry must not fail the batch it would join.
     canonicalEntryJson({ ...entry, seq: 1 });
     return entry;

@@ -73,6 +73,8 @@ export class Enrollment {
       throw new BulwarkError('RATE_LIMITED', `too many failed join attempts from ${source}; retry in ${Math.ceil(wait / 1000)} s`, { retryAfterMs: wait });
     }
     const requestId = randomUUID();
+    // Audited before it acts, as every write is: if the log cannot be written, nothing is joined.
+    await this.#audit(requestId, source, '/v1/join', 'none', 'success', { phase: 'started', hostname: request.hostname });
     try {
       const response = await this.#join(request, source);
       await this.#audit(requestId, source, `/v1/nodes/${response.nodeId}`, 'allow', 'success', { hostname: request.hostname, labels: response.labels });
@@ -81,13 +83,13 @@ export class Enrollment {
       if (isBulwarkError(err) && FAILURE_CODES.has(err.code)) {
         this.#limiter.fail(key);
         await this.deps.events.append('node.join_refused', null, { source, code: err.code, hostname: request.hostname });
-        await this.#audit(requestId, source, '/v1/join', 'deny', 'failure', { hostname: request.hostname, code: err.code });
+        await this.#audit(requestId, source, '/v1/join', 'deny', 'failure', { hostname: request.hostname, errorCode: err.code });
       }
       throw err;
     }
   }
 
-  #audit(requestId: string, source: string, resource: string, decision: 'allow' | 'deny', outcome: 'success' | 'failure', details: Record<string, unknown>): Promise<unknown> {
+  #audit(requestId: string, source: string, resource: string, decision: 'allow' | 'deny' | 'none', outcome: 'success' | 'failure', details: Record<string, unknown>): Promise<unknown> {
     // The token's id names who let the node in; the token itself never reaches the log.
     return this.deps.audit.append({ actor: 'agent-join', action: 'nodes.join', resource, decision, source, requestId, outcome, details });
   }

@@ -205,10 +205,11 @@ export class IdentityService {
       source: attempt.source,
       mfa,
     };
-    await insertSession(this.deps.store.db, session);
     const principal: Principal = { kind: 'session', id: session.id, actor: user.name, userId: user.id, roles: user.roles, mfa };
     const mfaEnrollmentRequired = await this.deps.access.requiresMfa(principal);
+    // Audited before the session exists: a login the log cannot record does not happen.
     await this.deps.onLogin({ user: user.name, source: attempt.source, ok: true, reason: mfa ? 'password and TOTP' : 'password' });
+    await insertSession(this.deps.store.db, session);
     return { token: minted.token, expiresAt: session.expiresAt, user: user.name, mfaEnrollmentRequired };
   }
 

@@ -1,5 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import type { GatewayLimits } from './agent-gateway.js';
 
 export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 
@@ -29,6 +30,13 @@ export interface ServerOptions {
   offlineAfterMissed?: number;
   /** Failed join attempts allowed per source address per minute. Default 10. */
   joinFailuresPerMinute?: number;
+  /**
+   * Deadlines and connection caps of the agent listener (defaults: GATEWAY_DEFAULTS
+   * in agent-gateway.ts — ClientHello 10 s, TLS handshake 10 s, join connection
+   * 15 s, WebSocket upgrade 15 s, 50,000 connections, 64 pending per address,
+   * session re-check every 60 s). Pass through to the AgentGateway deps as is.
+   */
+  agentListenerLimits?: GatewayLimits;
   /** Lifetime of a login session. Default 12 h. */
   sessionTtlMs?: number;
   clock?: Clock;

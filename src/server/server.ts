@@ -13,7 +13,7 @@ import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
 import { renewalTime } from '../pki/renewal.js';
 import { openStore, type Store } from '../store/open.js';
 import { sql } from 'kysely';
-import { AgentGateway } from './agent-gateway.js';
+import { AgentGateway, TLS_CIPHERS } from './agent-gateway.js';
 import { AccessService } from './access-service.js';
 import { IdentityService, BOOTSTRAP_TOKEN_NAME } from './identity-service.js';
 import { AuditLogService } from './audit-log-service.js';
@@ -28,6 +28,7 @@ import { EventLog } from './event-log.js';
 import { JoinTokenService } from './join-tokens.js';
 import { Membership } from './membership.js';
 import { NodeService } from './node-service.js';
+import { ExecService } from './exec-service.js';
 import {
   DEFAULT_AGENT_PORT,
   DEFAULT_API_PORT,
@@ -120,14 +121,14 @@ export class Server {
     const keyring = new MasterKeyKeyring(key);
     const store = await openStore({ url: options.db, ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
     try {
-      return await Server.#assemble(options, store, keyring, clock, log);
+      return await Server.#assemble(input, options, store, keyring, clock, log);
     } catch (err) {
       await store.close();
       throw err;
     }
   }
 
-  static async #assemble(options: ResolvedServerOptions, store: Store, keyring: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
+  static async #assemble(input: ServerOptions, options: ResolvedServerOptions, store: Store, keyring: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
     const cluster = await loadOrCreateCluster(store, keyring, clock, options.clusterName);
     const audit = new AuditLogService({ store, clock, log, key: await loadOrCreateAuditKey(store, keyring, clock) });
     const events = new EventLog(store, clock, log);
@@ -176,6 +177,7 @@ export class Server {
         heartbeatIntervalMs: options.heartbeatIntervalMs,
         tlsMinVersion: options.tlsMinVersion,
         idleTimeoutMs: options.offlineAfterMissed * options.heartbeatIntervalMs,
+        ...input.agentListenerLimits,
       },
       cluster.ca.certPem,
       listenerCert,
@@ -194,6 +196,7 @@ export class Server {
         access,
         audit,
         sshCa: await loadOrCreateSshCa(store, keyring, clock),
+        exec: new ExecService({ nodes, access, audit, clock, log, session: (id) => gateway.session(id) }),
         store,
         clock,
         cluster: { name: cluster.clusterName, caPin: cluster.caPin, agentAddresses: () => advertised, version: VERSION },
@@ -204,7 +207,7 @@ export class Server {
       clock,
       logger: log,
       version: VERSION,
-      https: { cert: listenerCert.chainPem, key: listenerCert.keyPem, minVersion: options.tlsMinVersion },
+      https: { cert: listenerCert.chainPem, key: listenerCert.keyPem, minVersion: options.tlsMinVersion, ciphers: TLS_CIPHERS },
     });
     try {
       await app.listen({ host: options.api.host, port: options.api.port });
@@ -254,7 +257,7 @@ export class Server {
       void this.pki
         .issueListenerCertificate(listenerNames(this.options))
         .then((next) => {
-          (this.api.server as unknown as HttpsServer).setSecureContext({ cert: next.chainPem, key: next.keyPem, minVersion: this.options.tlsMinVersion });
+          (this.api.server as unknown as HttpsServer).setSecureContext({ cert: next.chainPem, key: next.keyPem, minVersion: this.options.tlsMinVersion, ciphers: TLS_CIPHERS });
           this.gateway.setCertificate(next);
           this.#scheduleListenerRenewal(next);
         })

@@ -114,3 +114,16 @@ export async function listNodeCertificates(db: Kysely<Database>, nodeId: string)
   const rows = await db.selectFrom('certificates').selectAll().where('node_id', '=', nodeId).orderBy('issued_at', 'desc').orderBy('serial').execute();
   return rows.map(toRecord);
 }
+
+/** Revokes a node's unrevoked certificates other than those in `keep`; returns the serials revoked. */
+export async function revokeNodeCertificatesOtherThan(db: Kysely<Database>, nodeId: string, keep: readonly string[], at: number, reason: string): Promise<string[]> {
+  const rows = await db
+    .updateTable('certificates')
+    .set({ revoked_at: at, revoke_reason: reason })
+    .where('node_id', '=', nodeId)
+    .where('serial', 'not in', [...keep])
+    .where('revoked_at', 'is', null)
+    .returning('serial')
+    .execute();
+  return rows.map((r) => r.serial).sort();
+}

@@ -33,6 +33,7 @@ export function printServerBanner(server: Server): void {
     `  data:         ${dataDir}`,
     '',
     'Add a machine:  bulwark token create --ttl 1h --label env=prod',
+    'Add a person:   bulwark user add NAME --role admin   (then: bulwark login --user NAME; bulwark mfa enroll)',
     'Watch:          bulwark nodes ls   |   bulwark events --follow',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -15,6 +15,8 @@ export interface RunFlags {
   root: string;
   heartbeatInterval?: string;
   logLevel: string;
+  enableExec?: boolean;
+  execAllow?: string[];
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -32,7 +34,9 @@ function addRunFlags(cmd: Command): Command {
   return cmd
     .option('--root <dir>', 'root directory facts are read from', '/')
     .option('--heartbeat-interval <duration>', 'override the server’s heartbeat interval')
-    .option('--log-level <level>', 'log level (trace … error, silent)', 'info');
+    .option('--log-level <level>', 'log level (trace … error, silent)', 'info')
+    .option('--enable-exec', 'let `bulwark exec` run commands on this machine (off by default; also exec.enabled in <data dir>/config.yaml)')
+    .option('--exec-allow <pattern>', 'allow only commands matching this pattern, e.g. "systemctl status *" (repeatable; replaces exec.allow of config.yaml)', collect);
 }
 
 export function registerAgent(program: Command): void {
@@ -45,7 +49,10 @@ export function registerAgent(program: Command): void {
 
   const runCmd = addRunFlags(group.command('run').description('keep this machine connected: heartbeats, facts, certificate renewal'));
   runCmd.option('--data-dir <dir>', 'where the agent keeps its identity', agentDataDir());
-  runCmd.addHelpText('after', '\nExamples:\n  $ bulwark agent run\n  $ bulwark agent run --data-dir /var/lib/bulwark-agent --log-level warn');
+  runCmd.addHelpText(
+    'after',
+    '\nExamples:\n  $ bulwark agent run\n  $ bulwark agent run --data-dir /var/lib/bulwark-agent --log-level warn\n  $ bulwark agent run --enable-exec --exec-allow uptime --exec-allow "systemctl status *"',
+  );
   runCmd.action(async (flags: RunFlags) => (await import('../actions/agent.js')).runAgent(flags));
 
   const upCmd = addRunFlags(addJoinFlags(group.command('up').description('join (unless already joined), then run')));

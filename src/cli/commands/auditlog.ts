@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { parseDuration } from '../../core/duration.js';
 import { BulwarkError } from '../../core/errors.js';
 import { AuditClient } from '../../client/audit-client.js';
-import { clientFrom, type ClientFlags } from '../context.js';
+import { clientFrom, defaultDataDir, type ClientFlags } from '../context.js';
 import { isoTime, printJson, printTable } from '../output.js';
 import { addClientFlags } from './token.js';
 
@@ -67,13 +67,15 @@ export function registerAuditlog(program: Command): void {
     );
   });
 
-  const verify = addClientFlags(group.command('verify').description('check the hash chain and signed checkpoints; exits non-zero naming the first bad entry')).option(
-    '--json',
-    'print JSON',
-  );
-  verify.addHelpText('after', '\nExamples:\n  $ bulwark auditlog verify\n  $ bulwark auditlog verify --json');
-  verify.action(async (flags: ClientFlags & { json?: boolean }) => {
-    const result = await (await auditClientFrom(flags)).verify();
+  const verify = addClientFlags(group.command('verify').description('check the hash chain and signed checkpoints; exits non-zero naming the first bad entry'))
+    .option('--offline', 'read the database directly (on the server machine; works when the server is down or refuses requests)')
+    .option('--db <url>', 'with --offline: postgres://… (default: SQLite in the data directory)')
+    .option('--json', 'print JSON');
+  verify.addHelpText('after', '\nExamples:\n  $ bulwark auditlog verify\n  $ bulwark auditlog verify --json\n  $ bulwark auditlog verify --offline --data-dir /var/lib/bulwark');
+  verify.action(async (flags: ClientFlags & { json?: boolean; offline?: boolean; db?: string }) => {
+    const result = flags.offline
+      ? await (await import('../actions/audit-offline.js')).verifyAuditOffline({ dataDir: flags.dataDir ?? defaultDataDir(), ...(flags.db ? { db: flags.db } : {}) })
+      : await (await auditClientFrom(flags)).verify();
     if (flags.json) printJson(result);
     if (!result.ok) {
       const { seq, kind, message } = result.firstBad;

@@ -3,7 +3,7 @@ import { parseSelector } from '../../core/labels.js';
 import { NODE_STATES, type NodeView } from '../../protocol/api.js';
 import { BulwarkError } from '../../core/errors.js';
 import { clientFrom, type ClientFlags } from '../context.js';
-import { ago, formatLabels, isoTime, printJson, printTable } from '../output.js';
+import { ago, clean, formatLabels, isoTime, printJson, printTable } from '../output.js';
 import { addClientFlags } from './token.js';
 
 export function registerNodes(program: Command): void {
@@ -80,5 +80,6 @@ function printNode(n: NodeView): void {
     );
   }
   const width = Math.max(...rows.map(([k]) => k.length));
-  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${v}\n`);
+  // Facts come from the nodes: a hostile one must not drive the operator's terminal.
+  for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}  ${clean(v)}\n`);
 }

@@ -18,6 +18,7 @@ import { registerApiTokenRoutes } from './routes/api-tokens.js';
 import { registerRoleRoutes } from './routes/roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerSshRoutes } from './routes/ssh.js';
+import { registerExecRoutes } from './routes/exec.js';
 import type { ApiServices } from './services.js';
 
 export const BODY_LIMIT = 256 * 1024;
@@ -27,7 +28,7 @@ export interface ApiAppOptions {
   clock: Clock;
   logger: Logger;
   version: string;
-  https?: { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3' };
+  https?: { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string };
 }
 
 export interface ApiApp {
@@ -114,6 +115,7 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   registerRoleRoutes(base, options.services);
   registerAuditRoutes(base, options.services);
   registerSshRoutes(base, options.services);
+  registerExecRoutes(base, options.services);
   app.get('/v1/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

@@ -67,7 +67,7 @@ export function installGuard(app: FastifyInstance, deps: { identity: IdentitySer
   };
 
   const deny = async (request: FastifyRequest, error: BulwarkError, actor?: string): Promise<never> => {
-    await record(request, { decision: 'deny', outcome: 'failure', ...(actor ? { actor } : {}), details: { code: error.code } });
+    await record(request, { decision: 'deny', outcome: 'failure', ...(actor ? { actor } : {}), details: { errorCode: error.code } });
     request.audited = true;
     throw error;
   };

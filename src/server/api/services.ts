@@ -6,6 +6,7 @@ import type { IdentityService } from '../identity-service.js';
 import type { AccessService } from '../access-service.js';
 import type { AuditLogService } from '../audit-log-service.js';
 import type { SshCaMaterial } from '../ssh-ca.js';
+import type { ExecService } from '../exec-service.js';
 import type { Store } from '../../store/open.js';
 import type { Clock } from '../../core/clock.js';
 
@@ -19,6 +20,7 @@ export interface ApiServices {
   access: AccessService;
   audit: AuditLogService;
   sshCa: SshCaMaterial;
+  exec: ExecService;
   store: Store;
   clock: Clock;
   cluster: { name: string; caPin: string; agentAddresses: () => string[]; version: string };

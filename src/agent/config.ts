@@ -1,0 +1,62 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { BulwarkError } from '../core/errors.js';
+import { loadYaml } from '../access/yaml-source.js';
+import { EXEC_LIMITS } from '../protocol/agent.js';
+import type { ExecPolicy } from './exec-runner.js';
+
+/** Optional settings of an agent, in `<agent data dir>/config.yaml`; command-line flags override them. */
+export const AGENT_CONFIG_FILE = 'config.yaml';
+
+const AgentConfigSchema = z
+  .object({
+    exec: z
+      .object({
+        enabled: z.boolean().default(false),
+        allow: z.array(z.string().min(1).max(EXEC_LIMITS.maxArgLength)).max(1000).default([]),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+/**
+ * Reads `<dataDir>/config.yaml` if there is one (none: empty configuration).
+ *
+ * @example
+ * # config.yaml
+ * exec:
+ *   enabled: true
+ *   allow: ["uptime", "systemctl status *"]
+ */
+export async function loadAgentConfig(dataDir: string): Promise<AgentConfig> {
+  const path = join(dataDir, AGENT_CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new BulwarkError('CONFIG_INVALID', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const docs = loadYaml(text, 'CONFIG_INVALID', path);
+  if (docs.length > 1) throw new BulwarkError('CONFIG_INVALID', `${path}: one YAML document expected, found ${docs.length}`);
+  const doc = docs[0];
+  const data = doc?.data ?? {};
+  const parsed = AgentConfigSchema.safeParse(data === null ? {} : data);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')} (line ${doc?.locate(issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))) ?? '?'})` : 'the file';
+    throw new BulwarkError('CONFIG_INVALID', `${path}: ${where}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+/** The exec policy: the file's, with `--enable-exec` and `--exec-allow` (when given) taking precedence; off by default. */
+export function resolveExecPolicy(config: AgentConfig, flags: { enableExec?: boolean; execAllow?: string[] }): ExecPolicy {
+  return {
+    enabled: flags.enableExec === true || (config.exec?.enabled ?? false),
+    allow: flags.execAllow && flags.execAllow.length > 0 ? [...flags.execAllow] : [...(config.exec?.allow ?? [])],
+  };
+}

@@ -17,7 +17,7 @@ export function isHexHash(value: unknown): value is string {
 export type AuditEntryBody = AuditEntryInput & { seq: number };
 
 /** The body with exactly the hashed fields, so extra properties on a record never change its hash. */
-function hashedFields(e: AuditEntryBody): AuditEntryBody {
+export function hashedFields(e: AuditEntryBody): AuditEntryBody {
   return {
     seq: e.seq,
     time: e.time,

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { VERSION } from '../core/version.js';
 import type { AuditEntry } from './entry.js';
+import { hashedFields } from './chain.js';
 
 export type ExportFormat = 'jsonl' | 'cef';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'cef'];
@@ -10,17 +11,9 @@ export const EXPORT_FORMATS: readonly ExportFormat[] = ['jsonl', 'cef'];
  * copy held elsewhere can be verified later. No trailing newline.
  */
 export function toJsonLine(e: AuditEntry): string {
+  // The hashed fields exactly as the chain hashes them, so the line verifies alone.
   return JSON.stringify({
-    seq: e.seq,
-    time: e.time,
-    actor: e.actor,
-    action: e.action,
-    resource: e.resource,
-    decision: e.decision,
-    source: e.source,
-    requestId: e.requestId,
-    outcome: e.outcome,
-    details: e.details,
+    ...hashedFields(e),
     prevHash: e.prevHash,
     hash: e.hash,
   });

@@ -4,6 +4,7 @@
  * the CLI as a child process. On every database (SQLite always, PostgreSQL when
  * BULWARK_TEST_POSTGRES_URL is set).
  */
+import { systemPrincipal } from '../src/server/access-service.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -84,10 +85,10 @@ for (const database of testDatabases()) {
     before(async () => {
       t = await startTestServer({ database });
       staging1 = await start('staging-1', { env: 'staging' }, { enabled: true, allow: [] });
-      staging2 = await start('staging-2', { env: 'staging', list: 'yes' }, { enabled: true, allow: ['uptime', 'echo *', 'sh -c *', 'sleep *'] });
+      staging2 = await start('staging-2', { env: 'staging', list: 'yes' }, { enabled: true, allow: ['uptime', 'echo **', 'sh -c **', 'sleep *'] });
       prod = await start('prod-1', { env: 'prod' }, { enabled: true, allow: [] });
       disabled = await start('dev-1', { env: 'dev' });
-      await t.server.access.apply([
+      await t.server.access.apply(systemPrincipal('test'), [
         {
           name: 'staging-exec',
           allow: [{ resources: ['nodes'], verbs: ['list', 'read', 'exec'], nodes: 'env=staging' }],
@@ -137,7 +138,7 @@ for (const database of testDatabases()) {
         assert.ok(!run.body.includes(prod.hostname), 'the prod node name is not in the stream');
         const entries = (await t.server.audit.list({ action: 'nodes.exec', limit: 10_000 })).slice(before);
         assert.ok(!entries.some((e) => e.resource === `/v1/nodes/${prod.nodeId}`), 'nothing was run on the prod node');
-        assert.equal(entries.filter((e) => e.resource.startsWith('/v1/nodes/')).length, 2);
+        assert.equal(entries.filter((e) => e.resource.startsWith('/v1/nodes/') && e.details.phase === 'finished').length, 2);
       });
 
       it('no in-scope node matching is 404, exactly like no node at all', async () => {
@@ -231,8 +232,14 @@ for (const database of testDatabases()) {
         const marker = `m${randomBytes(4).toString('hex')}`;
         const run = await exec({ selector: 'env in (staging,dev)', argv: ['sh', '-c', 'echo "printed-$((6*7))-$0"; exit 3', marker] });
         const all = await t.server.audit.list({ action: 'nodes.exec', limit: 10_000 });
-        const entries = all.filter((e) => e.resource.startsWith('/v1/nodes/') && JSON.stringify(e.details).includes(marker));
-        assert.deepEqual(entries.map((e) => e.resource).sort(), [staging1, staging2, disabled].map((a) => `/v1/nodes/${a.nodeId}`).sort(), 'one entry per node');
+        const mine = all.filter((e) => e.resource.startsWith('/v1/nodes/') && JSON.stringify(e.details).includes(marker));
+        const entries = mine.filter((e) => e.details.phase === 'finished');
+        assert.deepEqual(entries.map((e) => e.resource).sort(), [staging1, staging2, disabled].map((a) => `/v1/nodes/${a.nodeId}`).sort(), 'one result entry per node');
+        for (const finished of entries) {
+          const started = mine.find((e) => e.details.phase === 'started' && e.resource === finished.resource);
+          assert.ok(started && started.seq < finished.seq, 'each run was on record, with its argv, before it ran');
+          assert.deepEqual(started.details.argv, finished.details.argv);
+        }
         for (const e of entries) {
           assert.equal(e.actor, 'token:bootstrap-admin');
           assert.equal(e.decision, 'allow');
@@ -252,7 +259,7 @@ for (const database of testDatabases()) {
         const ok = await exec({ selector: 'env=staging', argv: ['echo', marker, 'ok'] });
         assert.equal(ok.done?.failed, 0);
         const okEntries = (await t.server.audit.list({ action: 'nodes.exec', limit: 10_000 })).filter(
-          (e) => e.resource.startsWith('/v1/nodes/') && JSON.stringify(e.details.argv) === JSON.stringify(['echo', marker, 'ok']),
+          (e) => e.resource.startsWith('/v1/nodes/') && e.details.phase === 'finished' && JSON.stringify(e.details.argv) === JSON.stringify(['echo', marker, 'ok']),
         );
         assert.equal(okEntries.length, 2);
         for (const e of okEntries) assert.equal(e.outcome, 'success');

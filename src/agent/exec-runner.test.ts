@@ -15,20 +15,27 @@ describe('matchesAllowPattern', () => {
     assert.equal(matchesAllowPattern('uptime -p', ['uptime', '-p']), true);
   });
 
-  it('* matches any run of characters, spaces included, or none', () => {
+  it('* matches within one argument only; a final ** allows any further arguments', () => {
     assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status', 'nginx']), true);
-    assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status', 'nginx', 'sshd']), true);
     assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status', '']), true);
-    assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status']), false, 'the space before * is literal');
+    assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status', 'nginx', 'sshd']), false, 'one pattern word, one argument');
+    assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status', 'x', '--root=/']), false, 'no extra options smuggled in');
+    assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'status']), false);
     assert.equal(matchesAllowPattern('systemctl status *', ['systemctl', 'restart', 'nginx']), false);
-    assert.equal(matchesAllowPattern('*', ['anything', 'at', 'all']), true);
+    assert.equal(matchesAllowPattern('systemctl status **', ['systemctl', 'status', 'nginx', 'sshd']), true);
+    assert.equal(matchesAllowPattern('systemctl status **', ['systemctl', 'status']), true);
+    assert.equal(matchesAllowPattern('*', ['anything']), true);
+    assert.equal(matchesAllowPattern('*', ['anything', 'at', 'all']), false);
+    assert.equal(matchesAllowPattern('cat /var/log/*', ['cat', '/var/log/x', '/etc/shadow']), false, 'a second file is a second argument');
     assert.equal(matchesAllowPattern('cat /var/log/*.log', ['cat', '/var/log/syslog.log']), true);
     assert.equal(matchesAllowPattern('cat /var/log/*.log', ['cat', '/var/log/syslog']), false);
     assert.equal(matchesAllowPattern('a*b*c', ['abc']), true);
-    assert.equal(matchesAllowPattern('a*b*c', ['a', 'x', 'b', 'y', 'c']), true);
+    assert.equal(matchesAllowPattern('a*b*c', ['a', 'x', 'b', 'y', 'c']), false);
     assert.equal(matchesAllowPattern('a*b*c', ['acb']), false);
     assert.equal(matchesAllowPattern('ab*ba', ['aba']), false, 'the fixed ends must not overlap');
-    assert.equal(matchesAllowPattern('**', ['x']), true);
+    assert.equal(matchesAllowPattern('**', ['x', 'y']), true);
+    assert.equal(matchesAllowPattern('uptime', ['./uptime']), false);
+    assert.equal(matchesAllowPattern('uptime', ['/tmp/uptime']), false);
   });
 
   it('treats every other character literally (no regular expressions, no ?)', () => {

@@ -36,18 +36,28 @@ export type ExecReply = ExecOutput | ExecExit;
  * @example matchesAllowPattern('systemctl status *', ['systemctl', 'status', 'nginx']) // → true
  */
 export function matchesAllowPattern(pattern: string, argv: readonly string[]): boolean {
-  const text = argv.join(' ');
-  const parts = pattern.split('*');
-  if (parts.length === 1) return text === pattern;
+  // One pattern word per argument: `*` stays inside its argument, so "cat /var/log/*"
+  // cannot also read /etc/shadow by an extra argument. A final `**` is the
+  // explicit way to allow any further arguments.
+  const words = pattern.trim().split(/\s+/).filter((w) => w !== '');
+  const open = words[words.length - 1] === '**';
+  const fixed = open ? words.slice(0, -1) : words;
+  if (argv.length < fixed.length || (!open && argv.length !== fixed.length)) return false;
+  return fixed.every((word, i) => matchesWord(word, argv[i] ?? ''));
+}
+
+/** A glob of one argument: `*` matches any run of characters within it. */
+function matchesWord(word: string, arg: string): boolean {
+  const parts = word.split('*');
+  if (parts.length === 1) return arg === word;
   const first = parts[0] ?? '';
   const last = parts[parts.length - 1] ?? '';
-  if (text.length < first.length + last.length || !text.startsWith(first) || !text.endsWith(last)) return false;
-  // Greedy-free scan: each middle part at its earliest place after the previous one.
+  if (arg.length < first.length + last.length || !arg.startsWith(first) || !arg.endsWith(last)) return false;
   let at = first.length;
-  const end = text.length - last.length;
+  const end = arg.length - last.length;
   for (const part of parts.slice(1, -1)) {
     if (part === '') continue;
-    const found = text.indexOf(part, at);
+    const found = arg.indexOf(part, at);
     if (found < 0 || found + part.length > end) return false;
     at = found + part.length;
   }

@@ -86,16 +86,22 @@ export class AccessService {
     return nodeFilter(await this.resolve(principal.roles), resource, verb);
   }
 
-  /** Stores custom roles (validated by the engine); replicas drop their cache. */
-  async apply(definitions: unknown[]): Promise<Role[]> {
-    const roles = definitions.map((d) => validateRole(d));
+  /**
+   * Stores custom roles (validated by the engine); replicas drop their cache.
+   * Only an admin may: a role can grant anything, so whoever shapes roles can
+   * make themselves anything.
+   */
+  async apply(caller: Principal, definitions: unknown[]): Promise<Role[]> {
+    assertAdmin(caller, 'change roles');
+    const roles = definitions.map((d) => validateRole(d)).map((r) => (grantsAdministration(r) ? { ...r, requireMfa: true } : r));
     const at = this.deps.clock.now();
     for (const role of roles) await upsertRole(this.deps.store.db, role.name, role, at);
     await this.#changed();
     return roles;
   }
 
-  async remove(name: string): Promise<void> {
+  async remove(caller: Principal, name: string): Promise<void> {
+    assertAdmin(caller, 'remove roles');
     if (BUILTIN_ROLES.some((r) => r.name === name)) throw new BulwarkError('CONFLICT', `role "${name}" is built in and cannot be removed`);
     if (!(await deleteRole(this.deps.store.db, name))) throw new BulwarkError('NOT_FOUND', `role "${name}" does not exist`);
     await this.#changed();
@@ -120,4 +126,22 @@ export class AccessService {
     this.#custom = map;
     return map;
   }
+}
+
+/** The caller for work the server does itself (bootstrap, tests): an admin that never came through the API. */
+export function systemPrincipal(actor = 'system'): Principal {
+  return { kind: 'api-token', id: actor, actor, userId: null, roles: ['admin'], mfa: true };
+}
+
+/** Changing who may do what is reserved to the built-in admin role. */
+export function assertAdmin(caller: Principal, what: string): void {
+  if (!caller.roles.includes('admin')) throw new BulwarkError('FORBIDDEN', `only an admin may ${what}`);
+}
+
+const ADMINISTRATION = new Set(['users', 'roles', 'api-tokens', '*']);
+const READ_ONLY = new Set(['list', 'read', 'verify', 'export']);
+
+/** A role that may change users, roles or API tokens is as strong as admin, so it needs MFA as admin does. */
+function grantsAdministration(role: Role): boolean {
+  return role.allow.some((rule) => rule.resources.some((r) => ADMINISTRATION.has(r)) && rule.verbs.some((v) => !READ_ONLY.has(v)));
 }

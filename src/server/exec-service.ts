@@ -69,10 +69,24 @@ export class ExecService {
     if (targets.length === 0) {
       throw new BulwarkError('NODE_NOT_FOUND', `no node you may exec on matches "${input.selector}"; list nodes with \`bulwark nodes ls --selector '${input.selector}'\``);
     }
-    const queue = new EventQueue<ExecEvent>();
     const nodes = targets.map((n) => ({ id: n.id, name: n.name }));
-    queue.push({ type: 'start', nodes });
     const requestId = input.requestId ?? randomUUID();
+    // What is about to run, where, for whom, is on record before any agent hears
+    // of it: if the log cannot take it, nothing runs (fail closed).
+    for (const node of nodes) {
+      await this.deps.audit.append({
+        actor: input.principal.actor,
+        action: 'nodes.exec',
+        resource: `/v1/nodes/${node.id}`,
+        decision: 'allow',
+        source: input.source ?? 'server',
+        requestId,
+        outcome: 'success',
+        details: { phase: 'started', node: node.name, argv: input.argv, timeoutMs: input.timeoutMs },
+      });
+    }
+    const queue = new EventQueue<ExecEvent>();
+    queue.push({ type: 'start', nodes });
     let failed = 0;
     const runs = nodes.map(async (node) => {
       const exit = await this.#runOne(node, input, requestId, (event) => queue.push(event));
@@ -152,6 +166,7 @@ export class ExecService {
         requestId,
         outcome: execSucceeded(exit) ? 'success' : 'failure',
         details: {
+          phase: 'finished',
           node: node.name,
           argv: input.argv,
           exitCode: exit.exitCode,

@@ -59,6 +59,7 @@ export class IdentityService {
   readonly #bySource: BackoffLimiter;
   readonly #byAccount: BackoffLimiter;
   readonly #touched = new Map<string, number>();
+  readonly #limitedAudited = new Map<string, number>();
 
   constructor(
     private readonly deps: {
@@ -77,7 +78,8 @@ export class IdentityService {
   // ---- users -------------------------------------------------------------
 
   /** Creates a user; without a password one is generated and returned once. */
-  async createUser(input: { name: string; roles: string[]; password?: string | undefined }): Promise<{ user: UserRecord; password: string | undefined }> {
+  async createUser(caller: Principal | undefined, input: { name: string; roles: string[]; password?: string | undefined }): Promise<{ user: UserRecord; password: string | undefined }> {
+    if (caller) assertMayGrant(caller, input.roles, undefined);
     if (!USER_NAME.test(input.name)) {
       throw new BulwarkError('BAD_REQUEST', `user name "${input.name}" is invalid: start with a letter; use a-z, 0-9, ".", "_" or "-" (at most 63)`);
     }
@@ -138,8 +140,9 @@ export class IdentityService {
     return this.getUser(name);
   }
 
-  async setRoles(name: string, roles: string[]): Promise<UserRecord> {
+  async setRoles(caller: Principal, name: string, roles: string[]): Promise<UserRecord> {
     const user = await this.getUser(name);
+    assertMayGrant(caller, roles, user.id);
     if (roles.length === 0) throw new BulwarkError('BAD_REQUEST', 'a user needs at least one role');
     await this.deps.access.assertRolesExist(roles);
     if (user.roles.includes('admin') && !roles.includes('admin')) await this.#assertNotLastAdmin(user, 'take the admin role from');
@@ -171,9 +174,20 @@ export class IdentityService {
   async login(attempt: LoginAttempt): Promise<LoginResult> {
     const wait = Math.max(this.#bySource.retryAfter(attempt.source), this.#byAccount.retryAfter(attempt.user));
     if (wait > 0) {
-      await this.deps.onLogin({ user: attempt.user, source: attempt.source, ok: false, reason: 'rate limited' });
+      // On record once a minute per account and source, not once per attempt: a flood of refused logins must not flood the log.
+      const key = `${attempt.user}\u0000${attempt.source}`;
+      const now = this.deps.clock.now();
+      if (now - (this.#limitedAudited.get(key) ?? 0) >= 60_000) {
+        if (this.#limitedAudited.size > 10_000) this.#limitedAudited.clear();
+        this.#limitedAudited.set(key, now);
+        await this.deps.onLogin({ user: attempt.user, source: attempt.source, ok: false, reason: 'rate limited' });
+      }
       throw new BulwarkError('RATE_LIMITED', `too many failed logins; retry in ${Math.ceil(wait / 1000)} s`, { retryAfterMs: wait });
     }
+    // Counted as a failure before the slow checks and cleared on success, so
+    // attempts sent in parallel back off exactly as attempts sent one by one.
+    this.#bySource.fail(attempt.source);
+    this.#byAccount.fail(attempt.user);
     const user = await getUserByName(this.deps.store.db, attempt.user);
     const verdict = user ? await verifyPassword(attempt.password, user.passwordHash) : { ok: await verifyAgainstDummy(attempt.password), needsRehash: false };
     if (!user || !verdict.ok) return this.#failLogin(attempt, user, 'bad user name or password');
@@ -226,8 +240,6 @@ export class IdentityService {
   }
 
   async #failLogin(attempt: LoginAttempt, user: UserRecord | undefined, reason: string): Promise<never> {
-    this.#bySource.fail(attempt.source);
-    this.#byAccount.fail(attempt.user);
     if (user) await recordFailedLogin(this.deps.store.db, user.id, this.deps.clock.now());
     await this.deps.onLogin({ user: attempt.user, source: attempt.source, ok: false, reason });
     throw new BulwarkError('UNAUTHENTICATED', 'login failed: wrong user name, password or code');
@@ -284,6 +296,7 @@ export class IdentityService {
   /** Mints an API token for a role the caller holds itself, so a token never grants more than its maker has. */
   async createApiToken(principal: Principal | undefined, input: { name: string; role: string; ttlMs?: number | undefined }): Promise<{ record: ApiTokenRecord; token: string }> {
     await this.deps.access.assertRolesExist([input.role]);
+    if (principal && input.name === BOOTSTRAP_TOKEN_NAME) throw new BulwarkError('CONFLICT', `the token name "${BOOTSTRAP_TOKEN_NAME}" is reserved`);
     if (principal && !principal.roles.includes(input.role) && !principal.roles.includes('admin')) {
       throw new BulwarkError('FORBIDDEN', `you may only mint tokens for roles you hold (${principal.roles.join(', ')})`);
     }
@@ -353,6 +366,17 @@ export class IdentityService {
     if (this.#touched.size > 10_000) this.#touched.clear();
     return true;
   }
+}
+
+/**
+ * Whoever assigns roles can give away only what they hold, never to themselves,
+ * and only an admin grants admin: otherwise `users:update` is a way to anything.
+ */
+function assertMayGrant(caller: Principal, roles: readonly string[], targetUserId: string | undefined): void {
+  if (caller.roles.includes('admin')) return;
+  if (targetUserId !== undefined && caller.userId === targetUserId) throw new BulwarkError('FORBIDDEN', 'you may not change your own roles');
+  const foreign = roles.filter((r) => !caller.roles.includes(r) || r === 'admin');
+  if (foreign.length > 0) throw new BulwarkError('FORBIDDEN', `you may only grant roles you hold yourself, and only an admin grants admin (not: ${foreign.join(', ')})`);
 }
 
 /** Associated data binding a sealed TOTP seed to its user, so seeds cannot be swapped between rows. */

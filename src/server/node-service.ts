@@ -32,9 +32,10 @@ export class NodeService {
     return nodes.filter((n) => matchesSelector(selector, n.labels)).map((n) => this.view(n));
   }
 
-  /** Finds one node by id or name; a name shared by several nodes must be given as an id. */
-  async resolve(ref: string): Promise<NodeRecord> {
-    const found = await findNodes(this.deps.store.db, ref);
+  /** Finds one node by id or name among those `visible` lets through; a name shared by several must be given as an id. */
+  async resolve(ref: string, visible: (labels: Record<string, string>) => boolean = () => true): Promise<NodeRecord> {
+    // Only nodes the caller may see count, for ambiguity too: otherwise the error would name hidden ones.
+    const found = (await findNodes(this.deps.store.db, ref)).filter((n) => visible(n.labels));
     const byId = found.find((n) => n.id === ref);
     if (byId) return byId;
     const live = found.filter((n) => n.state !== 'removed');

@@ -5,6 +5,7 @@ import { BulwarkError, errorBody, isBulwarkError, type ErrorCode } from '../../c
 import type { Logger } from '../../core/logger.js';
 import type { RouteEntry } from './permissions.js';
 import { installGuard } from './guard.js';
+import { findMalformedText } from '../../core/text.js';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../../core/clock.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -80,6 +81,15 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   app.setSerializerCompiler(serializerCompiler);
 
   requireRoutePermissions(base, routes);
+
+  // Text that is not well-formed Unicode cannot be stored, hashed into the audit
+  // log or printed faithfully: refused before any route sees it.
+  app.addHook('preValidation', async (request) => {
+    for (const [part, value] of [['body', request.body], ['query', request.query], ['params', request.params]] as const) {
+      const where = findMalformedText(value);
+      if (where !== undefined) throw new BulwarkError('BAD_REQUEST', `${part} ${where}: text is not well-formed Unicode`);
+    }
+  });
 
   installGuard(base, { identity: options.services.identity, access: options.services.access, audit: options.services.audit, clock: options.clock });
 

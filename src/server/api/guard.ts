@@ -78,8 +78,15 @@ export function installGuard(app: FastifyInstance, deps: { identity: IdentitySer
     const header = request.headers.authorization;
     let failure: BulwarkError | undefined;
     if (header === undefined || !header.startsWith('Bearer ')) {
-      // No credential tried, nothing guessed: refused, audited, not counted against the source.
-      await deny(request, new BulwarkError('UNAUTHENTICATED', 'missing credentials: log in with `bulwark login`, or send "Authorization: Bearer <token>"'));
+      const missing = new BulwarkError('UNAUTHENTICATED', 'missing credentials: log in with `bulwark login`, or send "Authorization: Bearer <token>"');
+      // Always 401, but past the per-source limit no longer audited one by one: anonymous callers must not be able to flood the log.
+      const quiet = badCredentials.retryAfter(request.ip) > 0;
+      badCredentials.fail(request.ip);
+      if (quiet) {
+        request.audited = true;
+        throw missing;
+      }
+      await deny(request, missing);
     } else {
       try {
         request.principal = await deps.identity.authenticate(header.slice('Bearer '.length).trim());

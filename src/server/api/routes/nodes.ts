@@ -13,9 +13,9 @@ import type { ApiServices } from '../services.js';
 export async function scopedNode(services: ApiServices, request: FastifyRequest, ref: string, verb: string): Promise<NodeRecord> {
   const principal = request.principal;
   if (!principal) throw new BulwarkError('UNAUTHENTICATED', 'log in first');
-  const node = await services.nodes.resolve(ref);
-  const decision = await services.access.decide(principal, { resource: 'nodes', verb, node: { labels: node.labels } });
-  if (!decision.allowed) throw nodeNotFound(ref);
+  const visible = await services.access.nodeFilter(principal, 'nodes', verb);
+  const node = await services.nodes.resolve(ref, visible);
+  if (!visible(node.labels)) throw nodeNotFound(ref);
   return node;
 }
 

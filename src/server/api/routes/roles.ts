@@ -7,6 +7,8 @@ import { parseRolesYaml } from '../../../access/role-yaml.js';
 import { authorize, type Decision } from '../../../access/evaluate.js';
 import { parsePolicyTests, runPolicyTests } from '../../../access/policy-tests.js';
 import type { ApiServices } from '../services.js';
+import { scopedNode } from './nodes.js';
+import type { Principal } from '../permissions.js';
 
 function view(role: Role) {
   return { ...role, builtin: isBuiltinRoleName(role.name) };
@@ -22,13 +24,18 @@ export function decisionView(d: Decision) {
   };
 }
 
+function callerOf(request: { principal?: Principal }): Principal {
+  if (!request.principal) throw new BulwarkError('UNAUTHENTICATED', 'log in first');
+  return request.principal;
+}
+
 export function registerRoleRoutes(app: FastifyInstance, services: ApiServices): void {
   const api = app.withTypeProvider<ZodTypeProvider>();
   const access = services.access;
   api.put(
     '/v1/roles',
     { config: { permission: { resource: 'roles', verb: 'create' } }, schema: { body: ApplyRolesSchema, response: { 200: RoleListSchema } } },
-    async (request) => ({ roles: (await access.apply(parseRolesYaml(request.body.yaml))).map(view) }),
+    async (request) => ({ roles: (await access.apply(callerOf(request), parseRolesYaml(request.body.yaml))).map(view) }),
   );
   api.get('/v1/roles', { config: { permission: { resource: 'roles', verb: 'list' } }, schema: { response: { 200: RoleListSchema } } }, async () => ({
     roles: (await access.allRoles()).map(view),
@@ -43,7 +50,7 @@ export function registerRoleRoutes(app: FastifyInstance, services: ApiServices):
     },
   );
   api.delete('/v1/roles/:name', { config: { permission: { resource: 'roles', verb: 'delete' } }, schema: { params: RoleParamsSchema } }, async (request, reply) => {
-    await access.remove(request.params.name);
+    await access.remove(callerOf(request), request.params.name);
     return reply.status(204).send();
   });
 
@@ -55,7 +62,8 @@ export function registerRoleRoutes(app: FastifyInstance, services: ApiServices):
       const body = request.body;
       const roleNames = body.user !== undefined ? (await services.identity.getUser(body.user)).roles : [body.role ?? ''];
       if (body.role !== undefined) await access.assertRolesExist([body.role]);
-      const labels = body.node !== undefined ? (await services.nodes.resolve(body.node)).labels : body.labels;
+      // A node is looked up only within what the caller may read, so this is no oracle for hidden nodes.
+      const labels = body.node !== undefined ? (await scopedNode(services, request, body.node, 'read')).labels : body.labels;
       const decision = authorize(await access.resolve(roleNames), {
         resource: body.resource,
         verb: body.verb,

@@ -14,6 +14,7 @@ import {
 import { z } from 'zod';
 import type { UserRecord } from '../../../store/users.js';
 import type { ApiServices } from '../services.js';
+import { BulwarkError } from '../../../core/errors.js';
 
 function view(u: UserRecord): UserView {
   return {
@@ -34,7 +35,7 @@ export function registerUserRoutes(app: FastifyInstance, services: ApiServices):
     '/v1/users',
     { config: { permission: { resource: 'users', verb: 'create' } }, schema: { body: CreateUserSchema, response: { 201: CreatedUserSchema } } },
     async (request, reply) => {
-      const { user, password } = await id.createUser(request.body);
+      const { user, password } = await id.createUser(request.principal, request.body);
       return reply.status(201).send({ ...view(user), ...(password ? { password } : {}) });
     },
   );
@@ -63,7 +64,10 @@ export function registerUserRoutes(app: FastifyInstance, services: ApiServices):
   api.put(
     '/v1/users/:name/roles',
     { config: { permission: { resource: 'users', verb: 'update' } }, schema: { params: UserParamsSchema, body: SetRolesSchema, response: { 200: UserSchema } } },
-    async (request) => view(await id.setRoles(request.params.name, request.body.roles)),
+    async (request) => {
+      if (!request.principal) throw new BulwarkError('UNAUTHENTICATED', 'log in first');
+      return view(await id.setRoles(request.principal, request.params.name, request.body.roles));
+    },
   );
   api.put(
     '/v1/users/:name/password',

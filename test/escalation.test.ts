@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createUser, enroll, login, mintApiToken, startTestServer, type ErrorJson, type TestServer } from './harness.js';
+import { ShiftedClock, createUser, enroll, login, mintApiToken, nextTotp, startTestServer, userWithMfa, type ErrorJson, type TestServer } from './harness.js';
 
 describe('closed escalation paths', () => {
   let t: TestServer;
@@ -80,5 +80,44 @@ describe('closed escalation paths', () => {
   it('an SSH certificate is never issued for a wildcard login', async () => {
     const res = await t.api<ErrorJson>('POST', '/v1/ssh/sign', { publicKey: 'ssh-ed25519 AAAA', principals: ['*'] });
     assert.equal(res.status, 400, res.body);
+  });
+});
+
+describe('credentials that outlive their reason', () => {
+  const clock = new ShiftedClock();
+  let t: TestServer;
+
+  before(async () => {
+    t = await startTestServer({ clock });
+  });
+
+  after(async () => {
+    await t.close();
+  });
+
+  it('an API token stops working when its maker is locked, and works again once unlocked', async () => {
+    const maker = await userWithMfa(t, clock, { roles: ['admin'] });
+    const token = await mintApiToken(t, 'viewer', { as: maker.session });
+    assert.equal((await t.api('GET', '/v1/nodes', undefined, { token: token.token })).status, 200);
+    await userWithMfa(t, clock, { roles: ['admin'] }); // another admin, so the maker may be locked
+    assert.equal((await t.api('POST', `/v1/users/${maker.name}/lock`)).status, 200);
+    assert.equal((await t.api('GET', '/v1/nodes', undefined, { token: token.token })).status, 401);
+    assert.equal((await t.api('POST', `/v1/users/${maker.name}/unlock`)).status, 200);
+    assert.equal((await t.api('GET', '/v1/nodes', undefined, { token: token.token })).status, 200);
+  });
+
+  it('replacing an MFA factor takes a current code, and the old factor stays in force until the new one is confirmed', async () => {
+    const user = await userWithMfa(t, clock, { roles: ['viewer'] });
+    const noCode = await t.api<ErrorJson>('POST', '/v1/mfa/enroll', {}, { token: user.session });
+    assert.equal(noCode.status, 401, noCode.body);
+    assert.equal(noCode.json.error.code, 'MFA_REQUIRED');
+    const replaced = await t.api('POST', '/v1/mfa/enroll', { currentCode: nextTotp(user.totpSecret, clock) }, { token: user.session });
+    assert.equal(replaced.status, 200, replaced.body);
+    // Pending, not confirmed: a login still needs a code of the factor in use.
+    const withoutCode = await login(t, user.name, user.password, undefined, { remoteAddress: '10.67.0.1' });
+    assert.equal(withoutCode.status, 401);
+    assert.equal((withoutCode.json as ErrorJson).error.code, 'MFA_REQUIRED');
+    const withOldCode = await login(t, user.name, user.password, nextTotp(user.totpSecret, clock), { remoteAddress: '10.67.0.1' });
+    assert.equal(withOldCode.status, 200, withOldCode.body);
   });
 });

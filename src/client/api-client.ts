@@ -86,8 +86,8 @@ export class ApiClient {
     return this.#call('GET', '/v1/whoami', WhoAmISchema);
   }
 
-  mfaEnroll() {
-    return this.#call('POST', '/v1/mfa/enroll', MfaEnrollResponseSchema, { body: {} });
+  mfaEnroll(currentCode?: string) {
+    return this.#call('POST', '/v1/mfa/enroll', MfaEnrollResponseSchema, { body: currentCode ? { currentCode } : {} });
   }
 
   async mfaConfirm(code: string): Promise<void> {

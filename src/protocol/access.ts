@@ -20,6 +20,8 @@ export const WhoAmISchema = z.object({
   mfaEnrollmentRequired: z.boolean(),
 });
 
+/** Replacing an enrolled factor takes a current code from it. */
+export const MfaEnrollRequestSchema = z.object({ currentCode: z.string().min(6).max(10).optional() }).nullish();
 export const MfaEnrollResponseSchema = z.object({ uri: z.string(), secret: z.string() });
 export const MfaConfirmSchema = z.object({ code: z.string().min(6).max(10) });
 

@@ -97,6 +97,7 @@ export class IdentityService {
       passwordHash: await hashPassword(password),
       totpSecret: null,
       totpAlgorithm: null,
+      totpPending: null,
       totpLastStep: null,
       mfaEnrolledAt: null,
       lockedAt: null,
@@ -259,29 +260,41 @@ export class IdentityService {
 
   // ---- MFA --------------------------------------------------------------------
 
-  /** Starts (or restarts) enrolment: a new secret, sealed, waiting for a first code. */
-  async beginMfaEnrollment(principal: Principal): Promise<{ uri: string; secret: string }> {
+  /**
+   * Starts (or restarts) enrolment: a new secret waits, sealed, for its first
+   * code, while the factor in use (if any) stays in force. Replacing a factor
+   * takes a current code from it, so a stolen session cannot swap in its own.
+   */
+  async beginMfaEnrollment(principal: Principal, currentCode?: string): Promise<{ uri: string; secret: string }> {
     const user = await this.#userOf(principal);
-    if (user.mfaEnrolledAt !== null && !principal.mfa) {
-      throw new BulwarkError('FORBIDDEN', 'MFA is already enrolled; log in with a code to replace it');
+    if (user.mfaEnrolledAt !== null) {
+      if (currentCode === undefined || currentCode === '') {
+        throw new BulwarkError('MFA_REQUIRED', 'MFA is already enrolled: give a current code (--code) to replace it');
+      }
+      await this.#checkTotp(user, { user: user.name, password: '', totp: currentCode, source: 'mfa-enroll' });
     }
     const secret = generateTotpSecret('SHA1');
-    await updateUser(this.deps.store.db, user.id, { totpSecret: this.deps.keyring.seal(secret, totpContext(user.id)), totpAlgorithm: 'SHA1', mfaEnrolledAt: null }, this.deps.clock.now());
+    await updateUser(this.deps.store.db, user.id, { totpPending: this.deps.keyring.seal(secret, pendingTotpContext(user.id)) }, this.deps.clock.now());
     const encoded = base32Encode(secret);
     return { uri: otpauthUri({ issuer: TOTP_ISSUER, account: user.name, secret, algorithm: 'SHA1', digits: 6, periodSeconds: 30 }), secret: encoded };
   }
 
-  /** Finishes enrolment with a first valid code; sessions made before it must log in again with a code. */
+  /** Finishes enrolment with a first valid code of the new secret, which then replaces any old one; sessions made before must log in again. */
   async confirmMfaEnrollment(principal: Principal, code: string): Promise<void> {
     const user = await this.#userOf(principal);
-    if (user.totpSecret === null) throw new BulwarkError('CONFLICT', 'no MFA enrolment is in progress; run `bulwark mfa enroll` first');
-    const secret = this.deps.keyring.open(user.totpSecret, totpContext(user.id));
+    if (user.totpPending === null) throw new BulwarkError('CONFLICT', 'no MFA enrolment is in progress; run `bulwark mfa enroll` first');
+    const secret = this.deps.keyring.open(user.totpPending, pendingTotpContext(user.id));
     const result = verifyTotp(secret, code, this.deps.clock.now(), { algorithm: 'SHA1', lastUsedStep: user.totpLastStep });
     if (!result.ok || !(await claimTotpStep(this.deps.store.db, user.id, result.step))) {
       throw new BulwarkError('UNAUTHENTICATED', 'the code does not match; check the authenticator clock and try the next code');
     }
     const now = this.deps.clock.now();
-    await updateUser(this.deps.store.db, user.id, { mfaEnrolledAt: now }, now);
+    await updateUser(
+      this.deps.store.db,
+      user.id,
+      { totpSecret: this.deps.keyring.seal(secret, totpContext(user.id)), totpAlgorithm: 'SHA1', totpPending: null, mfaEnrolledAt: now },
+      now,
+    );
     await revokeUserSessions(this.deps.store.db, user.id, now);
   }
 
@@ -311,6 +324,7 @@ export class IdentityService {
       expiresAt: input.ttlMs === undefined ? null : now + input.ttlMs,
       lastUsedAt: null,
       revokedAt: null,
+      createdBy: principal?.userId ?? null,
     };
     await insertApiToken(this.deps.store.db, record);
     return { record, token: minted.token };
@@ -345,6 +359,11 @@ export class IdentityService {
     if (asToken) {
       const record = await getApiToken(this.deps.store.db, asToken.id);
       if (!record || !secretMatches(asToken.secret, record.secretHash) || record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= now)) return invalid();
+      // A token is worth no more than its maker still is: gone, locked or stripped of the role, it stops working.
+      if (record.createdBy !== null) {
+        const maker = await getUser(this.deps.store.db, record.createdBy);
+        if (!maker || maker.lockedAt !== null || !(maker.roles.includes(record.role) || maker.roles.includes('admin'))) return invalid();
+      }
       if (this.#shouldTouch(record.id, now)) await touchApiToken(this.deps.store.db, record.id, now);
       return { kind: 'api-token', id: record.id, actor: `token:${record.name}`, userId: null, roles: [record.role], mfa: true };
     }
@@ -382,4 +401,9 @@ function assertMayGrant(caller: Principal, roles: readonly string[], targetUserI
 /** Associated data binding a sealed TOTP seed to its user, so seeds cannot be swapped between rows. */
 function totpContext(userId: string): string {
   return `users.totp_secret:${userId}`;
+}
+
+/** A seed awaiting confirmation is sealed apart, so it cannot be moved into force without its first code. */
+function pendingTotpContext(userId: string): string {
+  return `users.totp_pending:${userId}`;
 }

@@ -10,6 +10,8 @@ export interface ApiTokenRecord {
   expiresAt: number | null;
   lastUsedAt: number | null;
   revokedAt: number | null;
+  /** The user who minted it, if a user did. */
+  createdBy: string | null;
 }
 
 function toRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
@@ -22,6 +24,7 @@ function toRecord(row: Selectable<ApiTokensTable>): ApiTokenRecord {
     expiresAt: row.expires_at,
     lastUsedAt: row.last_used_at,
     revokedAt: row.revoked_at,
+    createdBy: row.created_by,
   };
 }
 
@@ -37,6 +40,7 @@ export async function insertApiToken(db: Kysely<Database>, rec: ApiTokenRecord):
       expires_at: rec.expiresAt,
       last_used_at: rec.lastUsedAt,
       revoked_at: rec.revokedAt,
+      created_by: rec.createdBy,
     })
     .execute();
 }

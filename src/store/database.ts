@@ -45,6 +45,8 @@ export interface ApiTokensTable {
   expires_at: number | null;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** The user who minted it; null for the bootstrap token and tokens the server made. */
+  created_by: string | null;
 }
 
 export interface CertificatesTable {
@@ -83,6 +85,8 @@ export interface UsersTable {
   /** TOTP secret as keyring ciphertext; null until MFA is enrolled. */
   totp_secret: string | null;
   totp_algorithm: string | null;
+  /** A replacement TOTP seed (keyring ciphertext) waiting for its first code. */
+  totp_pending: string | null;
   /** Highest TOTP time step accepted, so a code is never accepted twice. */
   totp_last_step: number | null;
   mfa_enrolled_at: number | null;

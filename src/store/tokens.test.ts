@@ -25,7 +25,7 @@ function joinToken(id: string, over: Partial<JoinTokenRecord> = {}): JoinTokenRe
 }
 
 function apiToken(id: string, over: Partial<ApiTokenRecord> = {}): ApiTokenRecord {
-  return { id, secretHash: `hash-${id}`, name: id, role: 'admin', createdAt: T0, expiresAt: null, lastUsedAt: null, revokedAt: null, ...over };
+  return { id, secretHash: `hash-${id}`, name: id, role: 'admin', createdAt: T0, expiresAt: null, lastUsedAt: null, revokedAt: null, createdBy: null, ...over };
 }
 
 for (const tdb of testDatabases()) {

@@ -10,6 +10,8 @@ export interface UserRecord {
   /** Keyring ciphertext of the TOTP secret; null until MFA is enrolled (or while enrolment awaits confirmation, see mfaEnrolledAt). */
   totpSecret: string | null;
   totpAlgorithm: string | null;
+  /** Keyring ciphertext of a replacement seed awaiting confirmation. */
+  totpPending: string | null;
   totpLastStep: number | null;
   mfaEnrolledAt: number | null;
   lockedAt: number | null;
@@ -27,6 +29,7 @@ function toRecord(row: Selectable<UsersTable>): UserRecord {
     passwordHash: row.password_hash,
     totpSecret: row.totp_secret,
     totpAlgorithm: row.totp_algorithm,
+    totpPending: row.totp_pending,
     totpLastStep: row.totp_last_step,
     mfaEnrolledAt: row.mfa_enrolled_at,
     lockedAt: row.locked_at,
@@ -47,6 +50,7 @@ export async function insertUser(db: Kysely<Database>, u: UserRecord): Promise<v
       password_hash: u.passwordHash,
       totp_secret: u.totpSecret,
       totp_algorithm: u.totpAlgorithm,
+      totp_pending: u.totpPending,
       totp_last_step: u.totpLastStep,
       mfa_enrolled_at: u.mfaEnrolledAt,
       locked_at: u.lockedAt,
@@ -78,7 +82,7 @@ export async function deleteUser(db: Kysely<Database>, id: string): Promise<bool
   return Number(result.numDeletedRows) > 0;
 }
 
-export type UserUpdate = Partial<Pick<UserRecord, 'roles' | 'passwordHash' | 'totpSecret' | 'totpAlgorithm' | 'mfaEnrolledAt' | 'lockedAt' | 'failedLogins' | 'lastLoginAt'>>;
+export type UserUpdate = Partial<Pick<UserRecord, 'roles' | 'passwordHash' | 'totpSecret' | 'totpAlgorithm' | 'totpPending' | 'mfaEnrolledAt' | 'lockedAt' | 'failedLogins' | 'lastLoginAt'>>;
 
 export async function updateUser(db: Kysely<Database>, id: string, update: UserUpdate, at: number): Promise<boolean> {
   const set: Updateable<UsersTable> = { updated_at: at };
@@ -86,6 +90,7 @@ export async function updateUser(db: Kysely<Database>, id: string, update: UserU
   if (update.passwordHash !== undefined) set.password_hash = update.passwordHash;
   if (update.totpSecret !== undefined) set.totp_secret = update.totpSecret;
   if (update.totpAlgorithm !== undefined) set.totp_algorithm = update.totpAlgorithm;
+  if (update.totpPending !== undefined) set.totp_pending = update.totpPending;
   if (update.mfaEnrolledAt !== undefined) set.mfa_enrolled_at = update.mfaEnrolledAt;
   if (update.lockedAt !== undefined) set.locked_at = update.lockedAt;
   if (update.failedLogins !== undefined) set.failed_logins = update.failedLogins;

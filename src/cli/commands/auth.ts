@@ -56,11 +56,17 @@ export function registerAuth(program: Command): void {
   const mfa = program.command('mfa').description('second factor (TOTP)');
   const enroll = addClientFlags(mfa.command('enroll').description('add an authenticator: shows a QR code, then asks for a first code'))
     .option('--code <code>', 'confirm with this code instead of asking')
+    .option('--current-code <code>', 'a code of the factor in use, to replace it (asked for when needed)')
     .option('--no-qr', 'print only the otpauth:// URI');
   enroll.addHelpText('after', '\nExamples:\n  $ bulwark mfa enroll');
-  enroll.action(async (flags: ClientFlags & { code?: string; qr: boolean }) => {
+  enroll.action(async (flags: ClientFlags & { code?: string; currentCode?: string; qr: boolean }) => {
     const client = await clientFrom(flags);
-    const { uri, secret } = await client.mfaEnroll();
+    const begun = await client.mfaEnroll(flags.currentCode).catch(async (err: unknown) => {
+      // Replacing a factor proves the old one first.
+      if (!(isBulwarkError(err) && err.code === 'MFA_REQUIRED') || flags.currentCode) throw err;
+      return client.mfaEnroll(await promptLine('Code from the authenticator in use now: '));
+    });
+    const { uri, secret } = begun;
     process.stdout.write(`Add this key to an authenticator app (Google Authenticator, 1Password, …):\n\n  ${uri}\n\n  key: ${secret}\n\n`);
     if (flags.qr) {
       const { toString } = await import('qrcode');

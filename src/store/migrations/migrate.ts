@@ -5,12 +5,14 @@ import type { Database } from '../database.js';
 import { initial } from './0001-initial.js';
 import { access } from './0002-access.js';
 import { auditLog } from './0003-audit-log.js';
+import { tokenMakerAndPendingMfa } from './0004-token-maker-and-pending-mfa.js';
 
 /** Every migration, by name; names sort in the order they run. Append, never edit. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-access': access,
   '0003-audit-log': auditLog,
+  '0004-token-maker-and-pending-mfa': tokenMakerAndPendingMfa,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

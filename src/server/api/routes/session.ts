@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import { LoginRequestSchema, LoginResponseSchema, MfaConfirmSchema, MfaEnrollResponseSchema, WhoAmISchema } from '../../../protocol/access.js';
+import { LoginRequestSchema, LoginResponseSchema, MfaConfirmSchema, MfaEnrollRequestSchema, MfaEnrollResponseSchema, WhoAmISchema } from '../../../protocol/access.js';
 import { BulwarkError } from '../../../core/errors.js';
 import type { ApiServices } from '../services.js';
 import type { Principal } from '../permissions.js';
@@ -32,8 +32,8 @@ export function registerSessionRoutes(app: FastifyInstance, services: ApiService
   );
   api.post(
     '/v1/mfa/enroll',
-    { config: { permission: 'authenticated', allowWithoutMfa: true }, schema: { response: { 200: MfaEnrollResponseSchema } } },
-    async (request) => services.identity.beginMfaEnrollment(principalOf(request)),
+    { config: { permission: 'authenticated', allowWithoutMfa: true }, schema: { body: MfaEnrollRequestSchema, response: { 200: MfaEnrollResponseSchema } } },
+    async (request) => services.identity.beginMfaEnrollment(principalOf(request), request.body?.currentCode),
   );
   api.post(
     '/v1/mfa/confirm',

@@ -440,7 +440,20 @@ describe('M5: a node removed while its connection is set up', () => {
 
 describe('M3 and L12: renewal', () => {
   it('refuses a renewal before half the lifetime, a second one in flight, and a CSR with the same key; then revokes all but two', async () => {
-    const fx = await startGateway();
+    // Issuance can be held, so "a second one in flight" does not depend on how fast the first one is.
+    const gate: { hold?: Promise<void> } = {};
+    const fx = await startGateway({
+      pki: (real) =>
+        ({
+          caCertPem: real.caCertPem,
+          checkNodeCertificate: real.checkNodeCertificate.bind(real),
+          revocationsChanged: real.revocationsChanged.bind(real),
+          issueNodeCertificate: async (nodeId: string, csr: string) => {
+            await gate.hold;
+            return real.issueNodeCertificate(nodeId, csr);
+          },
+        }) as unknown as PkiService,
+    });
     const creds = await newNode(fx.pki, 3);
     const ch = await openChannel(fx.port, creds);
     await hello(ch);
@@ -468,9 +481,14 @@ describe('M3 and L12: renewal', () => {
       assert.equal(same.fatal, false);
       assert.match(same.message ?? '', /fresh key pair/);
 
+      const secondCsr = (await createCsr({ commonName: 'y' })).csrPem;
+      let release: () => void = () => undefined;
+      gate.hold = new Promise<void>((resolve) => (release = resolve));
       ch.ws.send(JSON.stringify({ type: 'renew', requestId: 'one', csr: fresh.csrPem }));
-      ch.ws.send(JSON.stringify({ type: 'renew', requestId: 'two', csr: (await createCsr({ commonName: 'y' })).csrPem }));
-      const [one, two] = [await answer('one'), await answer('two')];
+      ch.ws.send(JSON.stringify({ type: 'renew', requestId: 'two', csr: secondCsr }));
+      const two = await answer('two');
+      release();
+      const one = await answer('one');
       assert.equal(one.type, 'renewed');
       assert.equal(two.type, 'error');
       assert.equal(two.code, 'CONFLICT');

@@ -70,6 +70,8 @@ interface Ctx {
   sshPublicKey: string;
   /** The credential of a caller: shared across rows, or a throwaway one for rows that consume it (logout, MFA). */
   credential(who: Caller, fresh: boolean): Promise<string | null>;
+  /** A current TOTP code of the session's user, when it has MFA enrolled (replacing a factor takes one). */
+  currentCode(token: string | null): string | undefined;
 }
 
 interface Case {
@@ -170,12 +172,20 @@ const MATRIX: Record<string, Row> = {
   'POST /v1/logout': one({ freshCredential: true, request: get('/v1/logout'), expect: e(401, 204, 204, 204, 204, 204, 204) }),
   'GET /v1/whoami': one({ request: get('/v1/whoami'), expect: e(401, 200, 200, 200, 200, 200, 200) }),
   // API tokens have no second factor to enrol: 403.
-  'POST /v1/mfa/enroll': one({ freshCredential: true, request: get('/v1/mfa/enroll'), expect: e(401, 200, 200, 200, 403, 403, 200) }),
+  'POST /v1/mfa/enroll': one({
+    freshCredential: true,
+    request: async (c, _who, token) => {
+      const currentCode = c.currentCode(token);
+      return { url: '/v1/mfa/enroll', body: currentCode === undefined ? {} : { currentCode } };
+    },
+    expect: e(401, 200, 200, 200, 403, 403, 200),
+  }),
   'POST /v1/mfa/confirm': one({
     freshCredential: true,
     request: async (c, _who, token) => {
       // A real enrolment where the caller can start one; otherwise any code.
-      const begun = await c.t.api<{ secret: string }>('POST', '/v1/mfa/enroll', undefined, { token });
+      const currentCode = c.currentCode(token);
+      const begun = await c.t.api<{ secret: string }>('POST', '/v1/mfa/enroll', currentCode === undefined ? undefined : { currentCode }, { token });
       const code = begun.status === 200 ? nextTotp(base32Decode(begun.json.secret), c.clock) : '000000';
       return { url: '/v1/mfa/confirm', body: { code } };
     },
@@ -282,6 +292,7 @@ describe('authorisation matrix: every route × every kind of caller', () => {
     assert.equal(applied.status, 200, applied.body);
 
     const shared = new Map<Caller, string | null>();
+    const mfaSecrets = new Map<string, Buffer>();
     const make = async (who: Caller): Promise<string | null> => {
       switch (who) {
         case 'anon':
@@ -290,8 +301,11 @@ describe('authorisation matrix: every route × every kind of caller', () => {
           const u = await createUser(t, { roles: ['admin'] });
           return loginSession(t, u.name, u.password);
         }
-        case 'admin':
-          return (await userWithMfa(t, clock)).session;
+        case 'admin': {
+          const u = await userWithMfa(t, clock);
+          mfaSecrets.set(u.session, u.totpSecret);
+          return u.session;
+        }
         case 'operator':
         case 'staging': {
           // Sessions of users with these roles.
@@ -316,6 +330,10 @@ describe('authorisation matrix: every route × every kind of caller', () => {
       loginUser,
       sshPublicKey: formatSshPublicKey(publicKey, 'matrix@test'),
       credential: async (who, fresh) => (fresh ? make(who) : (shared.get(who) ?? null)),
+      currentCode: (token) => {
+        const secret = token === null ? undefined : mfaSecrets.get(token);
+        return secret === undefined ? undefined : nextTotp(secret, clock);
+      },
     };
   });
 

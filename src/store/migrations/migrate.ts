@@ -31,7 +31,14 @@ export async function migrateToLatest(db: Kysely<Database>, opts: { schema?: str
     provider,
     ...(opts.schema === undefined ? {} : { migrationTableSchema: opts.schema }),
   });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // Kysely looks for its bookkeeping table by listing the tables of every schema;
+  // a schema dropped meanwhile by someone else (another tenant, a test) fails that
+  // listing. Nothing was applied then, so trying again is safe.
+  for (let attempt = 1; attempt < 4 && error !== undefined && isVanishedSchema(error); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    ({ error, results } = await migrator.migrateToLatest());
+  }
   for (const r of results ?? []) {
     if (r.status === 'Success') opts.log.info({ migration: r.migrationName }, 'database migration applied');
     else if (r.status === 'Error') opts.log.error({ migration: r.migrationName }, 'database migration failed');
@@ -40,4 +47,8 @@ export async function migrateToLatest(db: Kysely<Database>, opts: { schema?: str
     const message = error instanceof Error ? error.message : String(error);
     throw new BulwarkError('UNAVAILABLE', `database migration failed: ${message}`);
   }
+}
+
+function isVanishedSchema(error: unknown): boolean {
+  return /schema "[^"]+" does not exist/.test(error instanceof Error ? error.message : String(error));
 }

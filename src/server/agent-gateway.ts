@@ -29,7 +29,8 @@ export const GATEWAY_DEFAULTS = {
   joinDeadlineMs: 15_000,
   upgradeDeadlineMs: 15_000,
   maxConnections: 50_000,
-  maxPendingConnectionsPerAddress: 64,
+  // Generous enough for a NAT or a CI runner enrolling many machines at once; the global cap still bounds the total.
+  maxPendingConnectionsPerAddress: 256,
   certRecheckIntervalMs: 60_000,
 } as const;
 
@@ -61,7 +62,7 @@ export interface GatewayLimits {
   upgradeDeadlineMs?: number;
   /** Connections on the listener at once; more are dropped at accept. Default 50,000. */
   maxConnections?: number;
-  /** Connections of one source address that have not (yet) upgraded; more are dropped at accept. Default 64. */
+  /** Connections of one source address that have not (yet) upgraded; more are dropped at accept. Default 256. */
   maxPendingConnectionsPerAddress?: number;
   /** How often every live session's certificate and node are re-checked in the database. Default 60 s. */
   certRecheckIntervalMs?: number;

@@ -323,7 +323,7 @@ export class AgentGateway {
     if (node.state === 'removed') throw new BulwarkError('NODE_REMOVED', 'this node was removed from the fleet; join again with a new token');
     // The agent proves it holds the renewed certificate by connecting with it;
     // only then are its older certificates revoked, so a crash mid-renewal cannot lock it out.
-    const superseded = await revokeNodeCertificatesExcept(this.deps.store.db, node.id, record.serial, record.issuedAt, this.deps.clock.now(), 'superseded');
+    const superseded = await revokeNodeCertificatesExcept(this.deps.store.db, node.id, [record.serial], this.deps.clock.now(), 'superseded', { issuedUpTo: record.issuedAt });
     if (superseded.length > 0) this.deps.pki.revocationsChanged();
     for (const serial of superseded) await this.deps.events.append('cert.revoked', node.id, { serial, reason: 'superseded' });
     const spkiDer = peerSpki(peer.raw);

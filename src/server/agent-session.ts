@@ -8,7 +8,7 @@ import type { NodeState } from '../protocol/api.js';
 import type { Store } from '../store/open.js';
 import { parseVerifiedCsr } from '../pki/csr.js';
 import { getNode, setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
-import { revokeCertificate, revokeNodeCertificatesOtherThan } from '../store/certificates.js';
+import { revokeCertificate, revokeNodeCertificatesExcept } from '../store/certificates.js';
 import type { EventLog } from './event-log.js';
 import type { Membership } from './membership.js';
 import type { PkiService } from './pki-service.js';
@@ -256,7 +256,7 @@ export class AgentSession {
       return;
     }
     // At most two certificates stay valid: the one in use here and the new one.
-    const superseded = await revokeNodeCertificatesOtherThan(this.deps.store.db, this.nodeId, [this.certSerial, cert.serial], this.deps.clock.now(), 'superseded');
+    const superseded = await revokeNodeCertificatesExcept(this.deps.store.db, this.nodeId, [this.certSerial, cert.serial], this.deps.clock.now(), 'superseded');
     this.deps.pki.revocationsChanged();
     this.send({ type: 'renewed', requestId, certificate: cert.pem, notAfter: cert.notAfter });
     await this.deps.events.append('cert.renewed', this.nodeId, { serial: cert.serial, notAfter: cert.notAfter });

@@ -70,28 +70,26 @@ export async function revokeNodeCertificates(db: Kysely<Database>, nodeId: strin
 }
 
 /**
- * Revokes a node's unrevoked certificates issued no later than `issuedAt`, except
- * `keepSerial`: once an agent connects with a renewed certificate, the ones it
- * replaced go, while one issued after it (a renewal in flight) stays. Returns
- * the serials this call revoked.
+ * Revokes a node's unrevoked certificates other than those in `keep`; with
+ * `issuedUpTo`, only those issued at or before it (a certificate newer than the
+ * one in use, e.g. a renewal in flight, is left alone). Returns the serials revoked.
  */
 export async function revokeNodeCertificatesExcept(
   db: Kysely<Database>,
   nodeId: string,
-  keepSerial: string,
-  issuedAt: number,
+  keep: readonly string[],
   at: number,
   reason: string,
+  opts: { issuedUpTo?: number } = {},
 ): Promise<string[]> {
-  const rows = await db
+  let query = db
     .updateTable('certificates')
     .set({ revoked_at: at, revoke_reason: reason })
     .where('node_id', '=', nodeId)
-    .where('serial', '!=', keepSerial)
-    .where('issued_at', '<=', issuedAt)
-    .where('revoked_at', 'is', null)
-    .returning('serial')
-    .execute();
+    .where('serial', 'not in', [...keep])
+    .where('revoked_at', 'is', null);
+  if (opts.issuedUpTo !== undefined) query = query.where('issued_at', '<=', opts.issuedUpTo);
+  const rows = await query.returning('serial').execute();
   return rows.map((r) => r.serial).sort();
 }
 
@@ -113,17 +111,4 @@ export async function listRevokedCertificates(db: Kysely<Database>, opts: { now?
 export async function listNodeCertificates(db: Kysely<Database>, nodeId: string): Promise<CertificateRecord[]> {
   const rows = await db.selectFrom('certificates').selectAll().where('node_id', '=', nodeId).orderBy('issued_at', 'desc').orderBy('serial').execute();
   return rows.map(toRecord);
-}
-
-/** Revokes a node's unrevoked certificates other than those in `keep`; returns the serials revoked. */
-export async function revokeNodeCertificatesOtherThan(db: Kysely<Database>, nodeId: string, keep: readonly string[], at: number, reason: string): Promise<string[]> {
-  const rows = await db
-    .updateTable('certificates')
-    .set({ revoked_at: at, revoke_reason: reason })
-    .where('node_id', '=', nodeId)
-    .where('serial', 'not in', [...keep])
-    .where('revoked_at', 'is', null)
-    .returning('serial')
-    .execute();
-  return rows.map((r) => r.serial).sort();
 }

@@ -91,8 +91,8 @@ for (const tdb of testDatabases()) {
       await insertCertificate(store.db, cert('13', 'node_r', T0 + 300));
       await insertCertificate(store.db, cert('14', 'node_other', T0));
       await revokeCertificate(store.db, '10', T0 + 1, 'superseded');
-      assert.deepEqual(await revokeNodeCertificatesExcept(store.db, 'node_r', '12', T0 + 200, T0 + 400, 'superseded'), ['11']);
-      assert.deepEqual(await revokeNodeCertificatesExcept(store.db, 'node_r', '12', T0 + 200, T0 + 500, 'superseded'), []);
+      assert.deepEqual(await revokeNodeCertificatesExcept(store.db, 'node_r', ['12'], T0 + 400, 'superseded', { issuedUpTo: T0 + 200 }), ['11']);
+      assert.deepEqual(await revokeNodeCertificatesExcept(store.db, 'node_r', ['12'], T0 + 500, 'superseded', { issuedUpTo: T0 + 200 }), []);
       assert.equal((await getCertificate(store.db, '12'))?.revokedAt, null);
       assert.equal((await getCertificate(store.db, '13'))?.revokedAt, null);
       assert.equal((await getCertificate(store.db, '14'))?.revokedAt, null);

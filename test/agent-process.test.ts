@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeFixtureTree } from '../src/agent/facts/fixture-tree.js';
+import { removeFixtureTree } from '../src/host/fixture-tree.js';
 import { CLI_ENTRY, cliAvailable, makeHostFixture, spawnAgentProcess, startTestServer, waitFor, type AgentProcess, type TestServer } from './harness.js';
 
 describe('agent process', () => {

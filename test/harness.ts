@@ -17,7 +17,7 @@ import pg from 'pg';
 import { WebSocket } from 'ws';
 import { base32Decode, totpCode } from '../src/access/totp.js';
 import { Agent, type AgentOptions } from '../src/agent/agent.js';
-import { makeFixtureTree, removeFixtureTree } from '../src/agent/facts/fixture-tree.js';
+import { makeFixtureTree, removeFixtureTree } from '../src/host/fixture-tree.js';
 import type { AgentIdentity } from '../src/agent/identity.js';
 import { joinCluster, parseServerUrl } from '../src/agent/join.js';
 import type { Clock } from '../src/core/clock.js';

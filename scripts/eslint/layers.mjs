@@ -3,7 +3,7 @@
 // Each folder of src/ lists the folders it may import from; anything else is an error.
 import { dirname, resolve, relative, sep } from 'node:path';
 
-const ENGINES = ['pki', 'keyring', 'access', 'auditlog', 'checks', 'backup', 'secrets'];
+const ENGINES = ['host', 'pki', 'keyring', 'access', 'auditlog', 'checks', 'backup', 'secrets'];
 const BASE = ['core', 'protocol'];
 
 export const ALLOWED = {

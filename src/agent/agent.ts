@@ -18,7 +18,7 @@ import { createCsr } from '../pki/csr.js';
 import { certificateInfo, nodeSpiffeId } from '../pki/identity.js';
 import { renewalTime } from '../pki/renewal.js';
 import { backoffDelay } from './backoff.js';
-import { collectFacts } from './facts/collect.js';
+import { collectFacts } from '../host/collect.js';
 import { EXEC_DISABLED_POLICY, ExecRunner } from './exec-runner.js';
 import { loadIdentity, recoverInterruptedRenewal, saveRenewedCertificate, type AgentIdentity } from './identity.js';
 import { parseServerUrl } from './join.js';

@@ -1,4 +1,4 @@
-import type { NodeFacts } from '../../protocol/facts.js';
+import type { NodeFacts } from '../protocol/facts.js';
 import { collectArch } from './arch.js';
 import { collectCpuCount } from './cpu-count.js';
 import { collectHostname } from './hostname.js';
@@ -13,7 +13,7 @@ import { collectUptimeSeconds } from './uptime.js';
 
 // The server hashes facts too, to store them only on change; one definition in
 // the shared protocol keeps agent and server from ever disagreeing about it.
-export { factsHash } from '../../protocol/facts.js';
+export { factsHash } from '../protocol/facts.js';
 
 export interface CollectFactsOptions {
   /** The directory the host's files are read under; `/` on a real node. */

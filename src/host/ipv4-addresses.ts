@@ -1,4 +1,4 @@
-import type { NodeFacts } from '../../protocol/facts.js';
+import type { NodeFacts } from '../protocol/facts.js';
 import { readHostFile } from './host-file.js';
 import { type Endianness, hostEndianness, parseIpv4Text, procHexToBytes } from './ip-text.js';
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeFactsSchema, type NodeFacts } from '../../protocol/facts.js';
+import { NodeFactsSchema, type NodeFacts } from '../protocol/facts.js';
 import { collectFacts, factsHash } from './collect.js';
 import { type FixtureEntry, makeFixtureTree, removeFixtureTree } from './fixture-tree.js';
 import { hostEndianness } from './ip-text.js';

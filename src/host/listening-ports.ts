@@ -1,4 +1,4 @@
-import type { ListeningPort } from '../../protocol/facts.js';
+import type { ListeningPort } from '../protocol/facts.js';
 import { readHostFile } from './host-file.js';
 import { type Endianness, formatIpv4, formatIpv6, hostEndianness, procHexToBytes } from './ip-text.js';
 import { findSocketOwners } from './socket-owners.js';

@@ -1,4 +1,4 @@
-import type { NodeFacts } from '../../protocol/facts.js';
+import type { NodeFacts } from '../protocol/facts.js';
 import { readFirstHostFile } from './host-file.js';
 
 export type OsFacts = NodeFacts['os'];

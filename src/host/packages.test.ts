@@ -8,7 +8,7 @@ import { makeFixtureTree, removeFixtureTree } from './fixture-tree.js';
 
 // Overridable so the skip path can be exercised, and so CI can point elsewhere.
 // ../shared/realworld beside the repository (how CI lays it out), unless told otherwise.
-const REALWORLD = process.env.BULWARK_REALWORLD_DPKG_DIR ?? fileURLToPath(new URL('../../../../shared/realworld/dpkg-status', import.meta.url));
+const REALWORLD = process.env.BULWARK_REALWORLD_DPKG_DIR ?? fileURLToPath(new URL('../../../shared/realworld/dpkg-status', import.meta.url));
 
 const STATUS = `Package: adduser
 Status: install ok installed

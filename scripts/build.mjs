@@ -1,7 +1,7 @@
 // Bundles the CLI into dist/ so `npx bulwark` starts without a TypeScript loader.
 // Dependencies stay external: they are installed beside it and some are native.
 import { build } from 'esbuild';
-import { rm } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
@@ -18,3 +18,10 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
 });
+
+// Built-in audit packs are YAML read at run time: they ship beside the bundle.
+const packs = new URL('../src/checks/packs/', import.meta.url);
+await mkdir(new URL('../dist/packs/', import.meta.url), { recursive: true });
+for (const file of (await readdir(packs)).filter((f) => f.endsWith('.yml'))) {
+  await cp(new URL(file, packs), new URL(`../dist/packs/${file}`, import.meta.url));
+}

@@ -80,7 +80,7 @@ interface Case {
   /** The row logs out or re-enrols MFA: each caller gets a throwaway credential of its kind. */
   freshCredential?: boolean;
   /** The request for one caller; objects it acts on are made here, one per caller when the row changes them. */
-  request: (c: Ctx, who: Caller, token: string | null) => Promise<{ url: string; body?: unknown }>;
+  request: (c: Ctx, who: Caller, token: string | null) => Promise<{ url: string; body?: unknown; headers?: Record<string, string> }>;
   expect: Expect;
 }
 
@@ -93,6 +93,29 @@ const one = (c: Case): Row => ({ cases: [c] });
 
 async function freshJoinTokenId(c: Ctx): Promise<string> {
   return (await c.t.createJoinToken({ ttlSeconds: 600 })).id;
+}
+
+async function freshAuditRun(c: Ctx): Promise<string> {
+  const res = await c.t.api<{ run: { id: string } }>('POST', '/v1/audits/runs', { selector: 'env=staging', tlsListeners: false, vulnerabilities: false });
+  assert.equal(res.status, 202, res.body);
+  return res.json.run.id;
+}
+
+const MATRIX_POLICY = (id: string): string =>
+  `policy: { id: ${id}, name: matrix, format: bulwark/v1 }\nchecks:\n  - id: issue\n    title: t\n    severity: low\n    rationale: r\n    remediation: m\n    condition: all\n    rules:\n      - file: /etc/issue\n        exists: true\n`;
+
+async function freshPolicy(c: Ctx): Promise<string> {
+  const id = uniqueName('policy');
+  const res = await c.t.api('POST', '/v1/policies', { yaml: MATRIX_POLICY(id), fileName: `${id}.yml` });
+  assert.equal(res.status, 200, res.body);
+  return id;
+}
+
+async function freshSchedule(c: Ctx): Promise<string> {
+  const name = uniqueName('sched');
+  const res = await c.t.api('PUT', `/v1/audits/schedules/${name}`, { cron: '0 3 * * *', enabled: false });
+  assert.equal(res.status, 200, res.body);
+  return name;
 }
 
 async function freshUser(c: Ctx): Promise<string> {
@@ -261,6 +284,43 @@ const MATRIX: Record<string, Row> = {
   'GET /v1/audit/verify': one({ request: get('/v1/audit/verify'), expect: e(401, 403, 200, 403, 200, 403, 403) }),
   'GET /v1/audit/export': one({ request: get('/v1/audit/export?format=jsonl'), expect: e(401, 403, 200, 403, 200, 403, 403) }),
 
+  // ---- security audits (node-scoped: the staging role has no audit rights at all)
+  'POST /v1/audits/runs': one({
+    request: async () => ({ url: '/v1/audits/runs', body: { selector: 'env=staging', tlsListeners: false, vulnerabilities: false } }),
+    expect: e(401, 403, 202, 202, 403, 403, 403),
+  }),
+  'GET /v1/audits/runs': one({ request: get('/v1/audits/runs'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/audits/runs/:id': one({ request: async (c) => ({ url: `/v1/audits/runs/${await freshAuditRun(c)}` }), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/audits/results': one({ request: get('/v1/audits/results'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/audits/nodes/:node/history': one({ request: async (c) => ({ url: `/v1/audits/nodes/${c.prod.nodeId}/history` }), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/audits/findings': one({ request: get('/v1/audits/findings'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/audits/report': one({ request: get('/v1/audits/report?format=json'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/audits/schedules': one({ request: get('/v1/audits/schedules'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'PUT /v1/audits/schedules/:name': one({
+    request: async () => ({ url: `/v1/audits/schedules/${uniqueName('sched')}`, body: { cron: '0 3 * * *', enabled: false } }),
+    expect: e(401, 403, 200, 200, 403, 403, 403),
+  }),
+  'DELETE /v1/audits/schedules/:name': one({ request: async (c) => ({ url: `/v1/audits/schedules/${await freshSchedule(c)}` }), expect: e(401, 403, 204, 204, 403, 403, 403) }),
+  'GET /v1/policies': one({ request: get('/v1/policies'), expect: e(401, 403, 200, 200, 200, 403, 403) }),
+  'POST /v1/policies': one({
+    request: async () => {
+      const id = uniqueName('policy');
+      return { url: '/v1/policies', body: { yaml: MATRIX_POLICY(id), fileName: `${id}.yml` } };
+    },
+    expect: e(401, 403, 200, 403, 403, 403, 403),
+  }),
+  'GET /v1/policies/:id': one({ request: async (c) => ({ url: `/v1/policies/${await freshPolicy(c)}` }), expect: e(401, 403, 200, 200, 200, 403, 403) }),
+  'DELETE /v1/policies/:id': one({ request: async (c) => ({ url: `/v1/policies/${await freshPolicy(c)}` }), expect: e(401, 403, 204, 403, 403, 403, 403) }),
+  'GET /v1/vulndb': one({ request: get('/v1/vulndb'), expect: e(401, 403, 200, 200, 200, 403, 403) }),
+  'POST /v1/vulndb/import': one({
+    request: async () => ({
+      url: '/v1/vulndb/import?name=matrix.json',
+      body: JSON.stringify({ id: uniqueName('DSA'), modified: '2026-01-01T00:00:00Z', affected: [{ package: { ecosystem: 'Debian:12', name: 'matrixpkg' }, ranges: [{ type: 'ECOSYSTEM', events: [{ introduced: '0' }, { fixed: '1.0-1' }] }] }] }),
+      headers: { 'content-type': 'application/octet-stream' },
+    }),
+    expect: e(401, 403, 200, 403, 403, 403, 403),
+  }),
+
   // ---- SSH certificates
   'POST /v1/ssh/sign': one({
     request: async (c) => ({ url: '/v1/ssh/sign', body: { publicKey: c.sshPublicKey, principals: ['ubuntu'], ttlSeconds: 600 } }),
@@ -363,8 +423,8 @@ describe('authorisation matrix: every route × every kind of caller', () => {
     for (const kase of row.cases) {
       for (const who of CALLERS) {
         const token = await c.credential(who, kase.freshCredential === true);
-        const { url, body } = await kase.request(c, who, token);
-        const res: ApiResponse<unknown> = await c.t.api(method, url, body, { token });
+        const { url, body, headers } = await kase.request(c, who, token);
+        const res: ApiResponse<unknown> = await c.t.api(method, url, body, { token, ...(headers ? { headers } : {}) });
         const want = kase.expect[who];
         const label = `${key}${kase.name ? ` (${kase.name})` : ''} as ${who}`;
         if (res.status !== want) {

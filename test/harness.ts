@@ -317,6 +317,8 @@ export interface JoinAgentOptions extends EnrollOptions {
   factsIntervalMs?: number;
   /** The agent's exec policy (default: disabled). */
   exec?: AgentOptions['exec'];
+  /** What audits may do on the node (default: no command checks). */
+  audit?: AgentOptions['audit'];
   /** Wait for the first `connected` (default true). */
   waitConnected?: boolean;
 }
@@ -333,6 +335,7 @@ export async function joinAgent(t: TestServer, opts: JoinAgentOptions = {}): Pro
     ...(opts.protocolVersions === undefined ? {} : { protocolVersions: opts.protocolVersions }),
     ...(opts.factsIntervalMs === undefined ? {} : { factsIntervalMs: opts.factsIntervalMs }),
     ...(opts.exec === undefined ? {} : { exec: opts.exec }),
+    ...(opts.audit === undefined ? {} : { audit: opts.audit }),
   };
   const start = async (waitConnected: boolean): Promise<Agent> => {
     const agent = await Agent.start(agentOptions);

@@ -198,7 +198,7 @@ test('the built-in roles grant what the issue says', () => {
     every
       .filter(({ resource, verb }) => allowed([role], { resource, verb, node: prod, ...(resource === 'ssh' ? { principal: 'ubuntu' } : {}) }))
       .map(({ resource, verb }) => `${resource}:${verb}`);
-  assert.deepEqual(grants(viewer), ['cluster:read', 'nodes:list', 'nodes:read', 'events:list']);
+  assert.deepEqual(grants(viewer), ['cluster:read', 'nodes:list', 'nodes:read', 'events:list', 'audits:list', 'audits:read']);
   assert.deepEqual(grants(operator), [
     'cluster:read',
     'nodes:list',
@@ -209,6 +209,13 @@ test('the built-in roles grant what the issue says', () => {
     'join-tokens:delete',
     'events:list',
     'ssh:sign',
+    'audits:list',
+    'audits:read',
+    'audits:run',
+    'audits:schedule',
+    'policies:list',
+    'policies:read',
+    'vulndb:list',
   ]);
   const auditorGrants = grants(auditor);
   assert.deepEqual(auditorGrants, [
@@ -227,6 +234,11 @@ test('the built-in roles grant what the issue says', () => {
     'auditlog:verify',
     'auditlog:export',
     'secrets:list',
+    'audits:list',
+    'audits:read',
+    'policies:list',
+    'policies:read',
+    'vulndb:list',
   ]);
   for (const g of auditorGrants) assert.match(g, /:(list|read|verify|export)$/, 'auditor writes or execs nothing');
   assert.equal(grants(admin).length, every.length);

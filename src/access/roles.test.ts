@@ -29,7 +29,7 @@ function rejects(input: unknown, pattern: RegExp, path?: (string | number)[]): v
 }
 
 test('the vocabulary is the one the API routes use', () => {
-  assert.deepEqual(RESOURCES, ['cluster', 'nodes', 'join-tokens', 'api-tokens', 'events', 'users', 'roles', 'sessions', 'auditlog', 'ssh', 'secrets']);
+  assert.deepEqual(RESOURCES, ['cluster', 'nodes', 'join-tokens', 'api-tokens', 'events', 'users', 'roles', 'sessions', 'auditlog', 'ssh', 'secrets', 'audits', 'policies', 'vulndb']);
   assert.deepEqual(RESOURCE_VERBS.nodes, ['list', 'read', 'delete', 'exec']);
   assert.deepEqual(RESOURCE_VERBS.auditlog, ['list', 'verify', 'export']);
   assert.ok(VERBS.includes('deliver'));

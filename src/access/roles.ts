@@ -44,6 +44,9 @@ export const RESOURCE_VERBS = {
   auditlog: ['list', 'verify', 'export'],
   ssh: ['sign'],
   secrets: ['list', 'read', 'write', 'delete', 'deliver'],
+  audits: ['list', 'read', 'run', 'schedule'],
+  policies: ['list', 'read', 'write', 'delete'],
+  vulndb: ['list', 'import'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof RESOURCE_VERBS;
@@ -53,7 +56,7 @@ export const RESOURCES = Object.keys(RESOURCE_VERBS) as Resource[];
 export const VERBS: readonly Verb[] = [...new Set(Object.values(RESOURCE_VERBS).flat())];
 
 /** Resources whose requests can be about one node, so a `nodes` selector can apply. */
-export const NODE_SCOPED_RESOURCES: readonly Resource[] = ['nodes', 'secrets'];
+export const NODE_SCOPED_RESOURCES: readonly Resource[] = ['nodes', 'secrets', 'audits'];
 
 /** Matches every resource, verb or principal. */
 export const WILDCARD = '*';
@@ -84,6 +87,9 @@ const BUILTIN: Role[] = [
       { resources: ['events'], verbs: ['list'] },
       { resources: ['cluster'], verbs: ['read'] },
       { resources: ['ssh'], verbs: ['sign'], principals: ['*'] },
+      { resources: ['audits'], verbs: ['list', 'read', 'run', 'schedule'] },
+      { resources: ['policies'], verbs: ['list', 'read'] },
+      { resources: ['vulndb'], verbs: ['list'] },
     ],
     deny: [{ resources: ['ssh'], verbs: ['sign'], principals: ['root'] }],
   },
@@ -96,9 +102,10 @@ const BUILTIN: Role[] = [
   },
   {
     name: 'viewer',
-    description: 'Sees the cluster, the nodes and their events.',
+    description: 'Sees the cluster, the nodes, their events and their audit findings.',
     allow: [
       { resources: ['nodes'], verbs: ['list', 'read'] },
+      { resources: ['audits'], verbs: ['list', 'read'] },
       { resources: ['events'], verbs: ['list'] },
       { resources: ['cluster'], verbs: ['read'] },
     ],

@@ -20,6 +20,7 @@ import { renewalTime } from '../pki/renewal.js';
 import { backoffDelay } from './backoff.js';
 import { collectFacts } from '../host/collect.js';
 import { EXEC_DISABLED_POLICY, ExecRunner } from './exec-runner.js';
+import { AuditRunner, DEFAULT_AUDIT_POLICY, type AuditPolicy } from './audit-runner.js';
 import { loadIdentity, recoverInterruptedRenewal, saveRenewedCertificate, type AgentIdentity } from './identity.js';
 import { parseServerUrl } from './join.js';
 
@@ -37,6 +38,8 @@ export interface AgentOptions {
   protocolVersions?: number[];
   /** Remote commands (`bulwark exec`): off unless enabled; with an allow-list, only matching commands run. */
   exec?: { enabled: boolean; allow: string[] };
+  /** What audits may do on this node (command checks are off unless enabled here). */
+  audit?: AuditPolicy;
   clock?: Clock;
   logger?: Logger;
 }
@@ -74,6 +77,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #exec: ExecRunner;
+  readonly #audits: AuditRunner;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -84,6 +88,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
     this.#exec = new ExecRunner({ policy: options.exec ?? EXEC_DISABLED_POLICY, log: this.#log });
+    this.#audits = new AuditRunner({ policy: options.audit ?? DEFAULT_AUDIT_POLICY, root: options.root ?? '/', clock: this.#clock, log: this.#log });
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
@@ -111,6 +116,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#clearTimers();
     clearTimeout(this.#reconnectTimer);
     this.#exec.stopAll();
+    this.#audits.stop();
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -235,6 +241,10 @@ export class Agent extends EventEmitter<AgentEvents> {
       case 'exec':
         // Not awaited: a long command must not hold up the messages after it.
         void this.#exec.run(msg, (reply) => this.#send(reply));
+        return;
+      case 'audit':
+        // Not awaited: heartbeats go on while the audit runs.
+        void this.#audits.run(msg, (reply) => this.#send(reply));
         return;
       case 'error': {
         if (msg.fatal && (msg.code === 'CERT_REVOKED' || msg.code === 'CERT_UNKNOWN')) {

@@ -5,6 +5,7 @@ import { BulwarkError } from '../core/errors.js';
 import { loadYaml } from '../access/yaml-source.js';
 import { EXEC_LIMITS } from '../protocol/agent.js';
 import type { ExecPolicy } from './exec-runner.js';
+import { DEFAULT_AUDIT_POLICY, type AuditPolicy } from './audit-runner.js';
 
 /** Optional settings of an agent, in `<agent data dir>/config.yaml`; command-line flags override them. */
 export const AGENT_CONFIG_FILE = 'config.yaml';
@@ -15,6 +16,15 @@ const AgentConfigSchema = z
       .object({
         enabled: z.boolean().default(false),
         allow: z.array(z.string().min(1).max(EXEC_LIMITS.maxArgLength)).max(1000).default([]),
+      })
+      .strict()
+      .optional(),
+    audit: z
+      .object({
+        /** Run command checks (`c:` rules, `command` rules) of audit policies. */
+        commands: z.boolean().default(false),
+        command_timeout_seconds: z.number().int().min(1).max(600).default(30),
+        max_command_output_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
       })
       .strict()
       .optional(),
@@ -30,6 +40,9 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
  * exec:
  *   enabled: true
  *   allow: ["uptime", "systemctl status *"]
+ * audit:
+ *   commands: true            # run command checks of audit policies
+ *   command_timeout_seconds: 30
  */
 export async function loadAgentConfig(dataDir: string): Promise<AgentConfig> {
   const path = join(dataDir, AGENT_CONFIG_FILE);
@@ -58,5 +71,15 @@ export function resolveExecPolicy(config: AgentConfig, flags: { enableExec?: boo
   return {
     enabled: flags.enableExec === true || (config.exec?.enabled ?? false),
     allow: flags.execAllow && flags.execAllow.length > 0 ? [...flags.execAllow] : [...(config.exec?.allow ?? [])],
+  };
+}
+
+/** What audits may do: the file's `audit:` section, with `--enable-command-checks` turning command checks on. */
+export function resolveAuditPolicy(config: AgentConfig, flags: { enableCommandChecks?: boolean }): AuditPolicy {
+  const audit = config.audit;
+  return {
+    commands: flags.enableCommandChecks === true || (audit?.commands ?? DEFAULT_AUDIT_POLICY.commands),
+    commandTimeoutMs: (audit?.command_timeout_seconds ?? DEFAULT_AUDIT_POLICY.commandTimeoutMs / 1000) * 1000,
+    maxCommandOutputBytes: audit?.max_command_output_bytes ?? DEFAULT_AUDIT_POLICY.maxCommandOutputBytes,
   };
 }

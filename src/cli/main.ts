@@ -14,6 +14,7 @@ import { registerRoles } from './commands/roles.js';
 import { registerSsh } from './commands/ssh.js';
 import { registerAuditlog } from './commands/auditlog.js';
 import { registerExec } from './commands/exec.js';
+import { registerAudit, registerPolicy, registerVulndb } from './commands/audit.js';
 
 /** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
 const USAGE_EXIT = 2;
@@ -32,6 +33,7 @@ Examples:
   $ bulwark token create --ttl 1h --label env=prod    # let another machine join
   $ bulwark agent up --server https://HOST:8444 --token T --ca-pin sha256:HEX
   $ bulwark nodes ls --selector env=prod
+  $ bulwark audit run --wait && bulwark audit report -o fleet.html
   $ bulwark demo --nodes 5                            # a simulated fleet in one command`,
   );
   registerUp(program);
@@ -47,6 +49,9 @@ Examples:
   registerSsh(program);
   registerAuditlog(program);
   registerExec(program);
+  registerAudit(program);
+  registerPolicy(program);
+  registerVulndb(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

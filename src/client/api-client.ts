@@ -167,6 +167,17 @@ export class ApiClient {
     return this.#call(method, path, schema, opts);
   }
 
+  /** Sends a file as it is (`application/octet-stream`), e.g. an advisory data set; the answer is checked against `schema`. */
+  async upload<S extends z.ZodType>(path: string, body: string, schema: S, query: Query = {}, timeoutMs = 10 * 60_000): Promise<z.output<S>> {
+    const url = new URL(path, this.options.baseUrl);
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== false) url.searchParams.set(k, String(v));
+    const { status, text } = await this.#send('POST', url, body, timeoutMs, 'application/octet-stream');
+    if (status >= 400) this.#raise(status, text);
+    const parsed = schema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new BulwarkError('INTERNAL', `the server's answer to POST ${path} does not match this client's protocol version`);
+    return parsed.data;
+  }
+
   /** A call whose answer is text (exports), returned as it came. */
   async text(method: string, path: string, query: Query = {}): Promise<string> {
     const url = new URL(path, this.options.baseUrl);
@@ -264,7 +275,7 @@ export class ApiClient {
     return parsed.data;
   }
 
-  #send(method: string, url: URL, payload: string | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
+  #send(method: string, url: URL, payload: string | undefined, timeoutMs: number, contentType = 'application/json'): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
       const req = request(
         url,
@@ -275,7 +286,7 @@ export class ApiClient {
           headers: {
             accept: 'application/json',
             ...(this.options.token ? { authorization: `Bearer ${this.options.token}` } : {}),
-            ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }),
+            ...(payload === undefined ? {} : { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) }),
           },
         },
         (res) => {

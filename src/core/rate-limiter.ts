@@ -9,6 +9,16 @@ import type { Clock } from './clock.js';
  */
 export class FailureLimiter {
   readonly #failures = new Map<string, number[]>();
+  /**
+   * Keys in the order of their failures, oldest first, each with the time it
+   * failed then. An entry is current while it matches its key's last failure;
+   * older entries of a key that failed again are skipped when reached. Eviction
+   * pops from the front, so each failure costs O(1) amortised however many keys
+   * an attacker spreads failures over (iterating a Map from its front after
+   * many deletions does not: it steps over every deleted slot each time).
+   */
+  #order: { key: string; at: number }[] = [];
+  #head = 0;
   readonly #max: number;
   readonly #windowMs: number;
   readonly #clock: Clock;
@@ -26,6 +36,11 @@ export class FailureLimiter {
     return this.#failures.size;
   }
 
+  /** Entries of the failure order not yet consumed (tests: it stays proportional to `size`). */
+  get orderLength(): number {
+    return this.#order.length - this.#head;
+  }
+
   /** Milliseconds the key must still wait, or 0 when it may try. */
   retryAfter(key: string): number {
     const recent = this.#recent(key);
@@ -36,13 +51,14 @@ export class FailureLimiter {
 
   fail(key: string): void {
     const recent = this.#recent(key);
-    recent.push(this.#clock.now());
+    const now = this.#clock.now();
+    recent.push(now);
     // Only the last `max` failures decide the wait: an attacker cannot grow one key's list.
     if (recent.length > this.#max) recent.splice(0, recent.length - this.#max);
-    // Re-insert, so the map's insertion order is the order of last failure.
-    this.#failures.delete(key);
     this.#failures.set(key, recent);
+    this.#order.push({ key, at: now });
     this.#evict();
+    this.#compact();
   }
 
   #recent(key: string): number[] {
@@ -50,12 +66,36 @@ export class FailureLimiter {
     return (this.#failures.get(key) ?? []).filter((t) => t > cutoff);
   }
 
-  /** Drops stale keys from the front, then the oldest ones past the cap: O(dropped), not O(keys). */
+  #isCurrent(entry: { key: string; at: number }): boolean {
+    const times = this.#failures.get(entry.key);
+    return times !== undefined && times[times.length - 1] === entry.at;
+  }
+
+  /** Drops stale keys from the front, then the least recently failing ones past the cap: O(dropped). */
   #evict(): void {
     const cutoff = this.#clock.now() - this.#windowMs;
-    for (const [key, times] of this.#failures) {
-      if (this.#failures.size > this.#maxKeys || (times[times.length - 1] ?? 0) <= cutoff) this.#failures.delete(key);
-      else break;
+    while (this.#head < this.#order.length) {
+      const entry = this.#order[this.#head];
+      if (entry === undefined) break;
+      if (!this.#isCurrent(entry)) {
+        this.#head++;
+        continue;
+      }
+      if (this.#failures.size <= this.#maxKeys && entry.at > cutoff) break;
+      this.#failures.delete(entry.key);
+      this.#head++;
+    }
+  }
+
+  /** Rebuilds the order once superseded entries outnumber live keys, so it stays O(keys). */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#order.length) {
+      this.#order = this.#order.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.orderLength > 2 * this.#failures.size + 1024) {
+      this.#order = this.#order.slice(this.#head).filter((e) => this.#isCurrent(e));
+      this.#head = 0;
     }
   }
 }

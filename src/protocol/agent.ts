@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuditRequestSchema, AuditResultSchema } from './checks.js';
 import { NodeFactsSchema } from './facts.js';
 
 /** Protocol versions this build speaks, newest last. `hello` negotiates the highest both know. */
@@ -11,8 +12,12 @@ export const JOIN_ALPN = 'bulwark-join/1';
 export const AGENT_CONNECT_PATH = '/v1/agent/connect';
 export const JOIN_PATH = '/v1/join';
 
-/** Largest agent message the server accepts; facts of a busy host fit well under it. */
-export const MAX_AGENT_MESSAGE_BYTES = 1024 * 1024;
+/**
+ * Largest message either side accepts. An audit result (every check's finding
+ * plus the package inventory of a large host) is the biggest message; facts and
+ * heartbeats are far smaller.
+ */
+export const MAX_AGENT_MESSAGE_BYTES = 8 * 1024 * 1024;
 
 /**
  * A host name as RFC 1123 allows it: dot-separated labels of letters, digits and
@@ -81,7 +86,7 @@ export const ExecExitSchema = z.object({
   truncated: z.boolean(),
 });
 
-export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema]);
+export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema, AuditResultSchema]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 
 // Server → agent
@@ -128,7 +133,7 @@ export type ExecRequest = z.infer<typeof ExecRequestSchema>;
 export type ExecOutput = z.infer<typeof ExecOutputSchema>;
 export type ExecExit = z.infer<typeof ExecExitSchema>;
 
-export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema]);
+export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema, AuditRequestSchema]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 
 /** WebSocket close codes the server uses; 4000–4999 are free for applications. */

@@ -69,6 +69,8 @@ export interface GatewayLimits {
 }
 
 export interface GatewayDeps extends SessionDeps, GatewayLimits {
+  /** Told when a node's channel to this replica closes (after membership). */
+  onAgentDisconnected?: (nodeId: string) => void;
   enrollment: Enrollment;
   clusterName: string;
   tlsMinVersion: TlsMinVersion;
@@ -337,6 +339,7 @@ export class AgentGateway {
         if (this.#sessions.get(closed.nodeId) === closed) {
           this.#sessions.delete(closed.nodeId);
           this.deps.membership.disconnected(closed.nodeId);
+          this.deps.onAgentDisconnected?.(closed.nodeId);
         }
       });
       this.#sessions.set(node.id, session);

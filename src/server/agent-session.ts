@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, type ExecExit, type ExecOutput, type ExecRequest, type ServerMessage } from '../protocol/agent.js';
 import { factsHash, type NodeFacts } from '../protocol/facts.js';
 import type { NodeState } from '../protocol/api.js';
+import type { AuditResultMessage } from '../protocol/checks.js';
 import type { Store } from '../store/open.js';
 import { parseVerifiedCsr } from '../pki/csr.js';
 import { getNode, setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
@@ -23,6 +24,8 @@ export interface SessionDeps {
   heartbeatIntervalMs: number;
   /** Facts updates beyond one per this interval and session are dropped. Default 10 s. */
   factsMinIntervalMs?: number;
+  /** Where a node's audit answers go (the audit service); absent: dropped. */
+  onAuditResult?: (nodeId: string, result: AuditResultMessage) => Promise<void>;
 }
 
 /** The client certificate a connection was opened with. */
@@ -187,6 +190,9 @@ export class AgentSession {
         listener?.(msg);
         return;
       }
+      case 'audit_result':
+        if (this.deps.onAuditResult) await this.deps.onAuditResult(this.nodeId, msg);
+        return;
       case 'renew': {
         if (this.#renewing) {
           this.send({ type: 'error', requestId: msg.requestId, code: 'CONFLICT', message: 'a renewal is already in progress on this connection', fatal: false });

@@ -39,6 +39,8 @@ export interface ServerOptions {
   agentListenerLimits?: GatewayLimits;
   /** Lifetime of a login session. Default 12 h. */
   sessionTtlMs?: number;
+  /** How often the audit sweep fires due schedules and fails overdue results. Default 5 s. */
+  auditTickMs?: number;
   clock?: Clock;
   logger?: Logger;
 }

@@ -29,6 +29,7 @@ import { JoinTokenService } from './join-tokens.js';
 import { Membership } from './membership.js';
 import { NodeService } from './node-service.js';
 import { ExecService } from './exec-service.js';
+import { AuditService } from './audit-service.js';
 import {
   DEFAULT_AGENT_PORT,
   DEFAULT_API_PORT,
@@ -78,6 +79,7 @@ export interface ServerParts {
   identity: IdentityService;
   access: AccessService;
   audit: AuditLogService;
+  audits: AuditService;
   clusterName: string;
   caPin: string;
   apiUrl: string;
@@ -107,6 +109,7 @@ export class Server {
   get identity(): IdentityService { return this.parts.identity; }
   get access(): AccessService { return this.parts.access; }
   get audit(): AuditLogService { return this.parts.audit; }
+  get audits(): AuditService { return this.parts.audits; }
   get clusterName(): string { return this.parts.clusterName; }
   get caPin(): string { return this.parts.caPin; }
   get apiUrl(): string { return this.parts.apiUrl; }
@@ -162,6 +165,8 @@ export class Server {
       events,
       options: { heartbeatIntervalMs: options.heartbeatIntervalMs, suspectAfterMissed: options.suspectAfterMissed, offlineAfterMissed: options.offlineAfterMissed },
     });
+    // The gateway hands audit answers to the audit service, which needs the gateway's sessions: bound late.
+    const late: { audits?: AuditService } = {};
     const names = listenerNames(options);
     const listenerCert = await pki.issueListenerCertificate(names);
     const gateway = new AgentGateway(
@@ -177,12 +182,21 @@ export class Server {
         heartbeatIntervalMs: options.heartbeatIntervalMs,
         tlsMinVersion: options.tlsMinVersion,
         idleTimeoutMs: options.offlineAfterMissed * options.heartbeatIntervalMs,
+        onAuditResult: async (nodeId, result) => {
+          // A storage failure must not cost the node its channel; the sweep fails the result at the deadline.
+          await late.audits?.onResult(nodeId, result).catch((err: unknown) => log.error({ err, nodeId }, 'storing an audit result failed'));
+        },
+        onAgentDisconnected: (nodeId) => {
+          void late.audits?.agentDisconnected(nodeId).catch((err: unknown) => log.error({ err, nodeId }, 'marking audit requests undelivered failed'));
+        },
         ...input.agentListenerLimits,
       },
       cluster.ca.certPem,
       listenerCert,
     );
     const nodes = new NodeService({ store, clock, events, isConnected: (id) => gateway.isConnected(id), revocationsChanged: () => pki.revocationsChanged() });
+    const audits = new AuditService({ store, clock, log, events, access, nodes, audit, session: (id) => gateway.session(id), ...(input.auditTickMs ? { tickMs: input.auditTickMs } : {}) });
+    late.audits = audits;
     const agentPort = await gateway.listen(options.agent.host, options.agent.port);
     const agentUrl = `https://${urlHost(options.agent.host)}:${agentPort}`;
     const advertised = options.advertisedAgentAddresses ?? [agentUrl];
@@ -197,6 +211,7 @@ export class Server {
         audit,
         sshCa: await loadOrCreateSshCa(store, keyring, clock),
         exec: new ExecService({ nodes, access, audit, clock, log, session: (id) => gateway.session(id) }),
+        audits,
         store,
         clock,
         cluster: { name: cluster.clusterName, caPin: cluster.caPin, agentAddresses: () => advertised, version: VERSION },
@@ -230,6 +245,7 @@ export class Server {
       identity,
       access,
       audit,
+      audits,
       clusterName: cluster.clusterName,
       caPin: cluster.caPin,
       apiUrl: `https://${urlHost(options.api.host)}:${apiPort}`,
@@ -244,6 +260,7 @@ export class Server {
       await events.append('cluster.created', null, { clusterName: cluster.clusterName, caPin: cluster.caPin });
     }
     membership.start();
+    audits.start();
     server.#scheduleListenerRenewal(listenerCert);
     log.info({ api: server.apiUrl, agent: agentUrl, cluster: cluster.clusterName }, 'server started');
     return server;
@@ -271,6 +288,7 @@ export class Server {
     await this.gateway.close();
     await this.api.close();
     await this.membership.stop();
+    this.audits.stop();
     this.events.close();
     this.access.close();
     await this.audit.close();

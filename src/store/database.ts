@@ -140,6 +140,107 @@ export interface AuditCheckpointsTable {
   time: number;
 }
 
+export interface AuditRunsTable {
+  id: string;
+  /** `manual` or `schedule`. */
+  trigger: string;
+  schedule_id: string | null;
+  requested_by: string;
+  selector: string;
+  /** JSON AuditSpec: packs, policies, inventory, TLS targets. */
+  spec: string;
+  /** `running` or `done`. */
+  status: string;
+  node_count: number;
+  created_at: number;
+  deadline_at: number;
+  finished_at: number | null;
+}
+
+export interface AuditNodeResultsTable {
+  run_id: string;
+  node_id: string;
+  node_name: string;
+  /** Correlates the agent's answer; fresh per node and run. */
+  request_id: string;
+  /** `pending`, `done` or `failed`. */
+  status: string;
+  dispatched_at: number | null;
+  started_at: number | null;
+  finished_at: number | null;
+  score: number | null;
+  passed: number;
+  failed: number;
+  not_applicable: number;
+  failed_by_severity: string;
+  errors: string;
+  failure_code: string | null;
+  failure_message: string | null;
+  /** JSON drift against the node's previous result; null for a first result. */
+  drift: string | null;
+}
+
+export interface AuditFindingsTable {
+  run_id: string;
+  node_id: string;
+  key: string;
+  kind: string;
+  rule_id: string;
+  source: string;
+  title: string;
+  severity: string;
+  status: string;
+  evidence: string;
+  location: string | null;
+  /** JSON: rationale, remediation, references, compliance, details. */
+  extra: string;
+}
+
+export interface AuditLatestTable {
+  node_id: string;
+  run_id: string;
+  finished_at: number;
+}
+
+export interface AuditSchedulesTable {
+  id: string;
+  name: string;
+  cron: string;
+  selector: string;
+  spec: string;
+  enabled: number;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+  next_run_at: number;
+  last_run_at: number | null;
+  last_run_id: string | null;
+}
+
+export interface AuditPoliciesTable {
+  id: string;
+  name: string;
+  format: string;
+  text: string;
+  check_count: number;
+  created_by: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface AdvisoriesTable {
+  id: string;
+  origin: string;
+  /** JSON Advisory (normalised). */
+  data: string;
+  imported_at: number;
+}
+
+export interface AdvisoryPackagesTable {
+  package: string;
+  advisory_id: string;
+}
+
 export interface Database {
   nodes: NodesTable;
   join_tokens: JoinTokensTable;
@@ -152,4 +253,12 @@ export interface Database {
   roles: RolesTable;
   audit_entries: AuditEntriesTable;
   audit_checkpoints: AuditCheckpointsTable;
+  audit_runs: AuditRunsTable;
+  audit_node_results: AuditNodeResultsTable;
+  audit_findings: AuditFindingsTable;
+  audit_latest: AuditLatestTable;
+  audit_schedules: AuditSchedulesTable;
+  audit_policies: AuditPoliciesTable;
+  advisories: AdvisoriesTable;
+  advisory_packages: AdvisoryPackagesTable;
 }

@@ -4,7 +4,7 @@ import { parseDuration } from '../../core/duration.js';
 import { createLogger } from '../../core/logger.js';
 import { Agent } from '../../agent/agent.js';
 import { hasIdentity } from '../../agent/identity.js';
-import { loadAgentConfig, resolveExecPolicy } from '../../agent/config.js';
+import { loadAgentConfig, resolveAuditPolicy, resolveExecPolicy } from '../../agent/config.js';
 import { joinCluster } from '../../agent/join.js';
 import { untilSignal } from '../signals.js';
 import type { JoinFlags, RunFlags } from '../commands/agent.js';
@@ -22,9 +22,10 @@ export async function joinAgent(flags: JoinFlags): Promise<void> {
 
 /** Runs until a signal, or until the server says this node is gone (exit code of that error). */
 export async function runAgent(flags: RunFlags): Promise<void> {
-  const exec = resolveExecPolicy(await loadAgentConfig(flags.dataDir), flags);
+  const config = await loadAgentConfig(flags.dataDir);
   const agent = await Agent.start({
-    exec,
+    exec: resolveExecPolicy(config, flags),
+    audit: resolveAuditPolicy(config, flags),
     dataDir: flags.dataDir,
     root: flags.root,
     ...(flags.heartbeatInterval ? { heartbeatIntervalMs: parseDuration(flags.heartbeatInterval) } : {}),

@@ -17,6 +17,7 @@ export interface RunFlags {
   logLevel: string;
   enableExec?: boolean;
   execAllow?: string[];
+  enableCommandChecks?: boolean;
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -36,7 +37,8 @@ function addRunFlags(cmd: Command): Command {
     .option('--heartbeat-interval <duration>', 'override the server’s heartbeat interval')
     .option('--log-level <level>', 'log level (trace … error, silent)', 'info')
     .option('--enable-exec', 'let `bulwark exec` run commands on this machine (off by default; also exec.enabled in <data dir>/config.yaml)')
-    .option('--exec-allow <pattern>', 'allow only commands matching this pattern, e.g. "systemctl status *" (repeatable; replaces exec.allow of config.yaml)', collect);
+    .option('--exec-allow <pattern>', 'allow only commands matching this pattern, e.g. "systemctl status *" (repeatable; replaces exec.allow of config.yaml)', collect)
+    .option('--enable-command-checks', 'let audit policies run their command checks (c: rules) on this machine (off by default; also audit.commands in config.yaml)');
 }
 
 export function registerAgent(program: Command): void {

@@ -20,6 +20,8 @@ import { registerRoleRoutes } from './routes/roles.js';
 import { registerAuditRoutes } from './routes/audit.js';
 import { registerSshRoutes } from './routes/ssh.js';
 import { registerExecRoutes } from './routes/exec.js';
+import { registerAuditRunRoutes } from './routes/audits.js';
+import { registerPolicyRoutes } from './routes/policies.js';
 import type { ApiServices } from './services.js';
 
 export const BODY_LIMIT = 256 * 1024;
@@ -126,6 +128,8 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   registerAuditRoutes(base, options.services);
   registerSshRoutes(base, options.services);
   registerExecRoutes(base, options.services);
+  registerAuditRunRoutes(base, options.services);
+  registerPolicyRoutes(base, options.services);
   app.get('/v1/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

@@ -7,6 +7,7 @@ import type { AccessService } from '../access-service.js';
 import type { AuditLogService } from '../audit-log-service.js';
 import type { SshCaMaterial } from '../ssh-ca.js';
 import type { ExecService } from '../exec-service.js';
+import type { AuditService } from '../audit-service.js';
 import type { Store } from '../../store/open.js';
 import type { Clock } from '../../core/clock.js';
 
@@ -21,6 +22,7 @@ export interface ApiServices {
   audit: AuditLogService;
   sshCa: SshCaMaterial;
   exec: ExecService;
+  audits: AuditService;
   store: Store;
   clock: Clock;
   cluster: { name: string; caPin: string; agentAddresses: () => string[]; version: string };

@@ -6,6 +6,7 @@ import { initial } from './0001-initial.js';
 import { access } from './0002-access.js';
 import { auditLog } from './0003-audit-log.js';
 import { tokenMakerAndPendingMfa } from './0004-token-maker-and-pending-mfa.js';
+import { audits } from './0005-audits.js';
 
 /** Every migration, by name; names sort in the order they run. Append, never edit. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -13,6 +14,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0002-access': access,
   '0003-audit-log': auditLog,
   '0004-token-maker-and-pending-mfa': tokenMakerAndPendingMfa,
+  '0005-audits': audits,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

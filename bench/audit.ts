@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { rm } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadBuiltinPack } from '../src/checks/packs/index.js';
-import { materializeBaseTree } from '../src/checks/packs/fixture-materialize.js';
+import { FIXTURE_NOW, materializeBaseTree } from '../src/checks/packs/fixture-materialize.js';
 import { createRootedHost, evaluatePolicy } from '../src/checks/policy/index.js';
 import { scanTlsEndpoint } from '../src/checks/tls/index.js';
 import { createRootCa } from '../src/pki/ca.js';
@@ -44,7 +44,8 @@ async function baseline(): Promise<Record<string, unknown>> {
     let counts = { pass: 0, fail: 0, na: 0 };
     for (let i = 0; i < runs; i++) {
       const started = performance.now();
-      const result = await evaluatePolicy(pack, createRootedHost(root), { now: Date.now() });
+      // The fixtures' own moment: file ages and certificate lifetimes are written relative to it.
+      const result = await evaluatePolicy(pack, createRootedHost(root), { now: FIXTURE_NOW });
       samples.push(performance.now() - started);
       counts = {
         pass: result.findings.filter((f) => f.status === 'pass').length,

@@ -5,7 +5,9 @@ import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
-  entryPoints: { bulwark: 'src/cli/main.ts' },
+  // The agent runs each audit in a worker thread started from dist/audit-worker.js
+  // (src/agent/audit-runner.ts finds it beside the bundle or one level up from a chunk).
+  entryPoints: { bulwark: 'src/cli/main.ts', 'audit-worker': 'src/agent/audit-worker.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

@@ -25,6 +25,11 @@ const AgentConfigSchema = z
         commands: z.boolean().default(false),
         command_timeout_seconds: z.number().int().min(1).max(600).default(30),
         max_command_output_bytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(64 * 1024),
+        /** Paths no audit rule may read (files, or directories and everything under them); the agent's data directory always is. */
+        deny_paths: z
+          .array(z.string().min(1).max(4096).refine((p) => p.startsWith('/'), 'an absolute path is expected'))
+          .max(256)
+          .default([]),
       })
       .strict()
       .optional(),
@@ -43,6 +48,7 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
  * audit:
  *   commands: true            # run command checks of audit policies
  *   command_timeout_seconds: 30
+ *   deny_paths: [/root/.ssh]  # never read by a policy (nor is this data directory)
  */
 export async function loadAgentConfig(dataDir: string): Promise<AgentConfig> {
   const path = join(dataDir, AGENT_CONFIG_FILE);
@@ -74,12 +80,13 @@ export function resolveExecPolicy(config: AgentConfig, flags: { enableExec?: boo
   };
 }
 
-/** What audits may do: the file's `audit:` section, with `--enable-command-checks` turning command checks on. */
+/** What audits may do: the file's `audit:` section, with `--enable-command-checks` turning command checks on. The agent adds its data directory to `deniedPaths`. */
 export function resolveAuditPolicy(config: AgentConfig, flags: { enableCommandChecks?: boolean }): AuditPolicy {
   const audit = config.audit;
   return {
     commands: flags.enableCommandChecks === true || (audit?.commands ?? DEFAULT_AUDIT_POLICY.commands),
     commandTimeoutMs: (audit?.command_timeout_seconds ?? DEFAULT_AUDIT_POLICY.commandTimeoutMs / 1000) * 1000,
     maxCommandOutputBytes: audit?.max_command_output_bytes ?? DEFAULT_AUDIT_POLICY.maxCommandOutputBytes,
+    deniedPaths: [...(audit?.deny_paths ?? DEFAULT_AUDIT_POLICY.deniedPaths)],
   };
 }

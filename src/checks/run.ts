@@ -2,6 +2,7 @@ import { isLiveRoot, readHostFile } from '../host/host-file.js';
 import { collectOsRelease } from '../host/os-release.js';
 import { parseDpkgStatus, type DpkgPackage } from '../host/dpkg-status.js';
 import type { ListeningPort } from '../protocol/facts.js';
+import { clampFinding } from './clamp.js';
 import type { AuditHost } from './host.js';
 import type { AuditError, Finding } from './model.js';
 import { loadBuiltinPack } from './packs/index.js';
@@ -115,17 +116,24 @@ export async function runAudit(host: AuditHost, plan: AuditPlan, options: AuditR
       errors.push({ source: 'tls', message: err instanceof Error ? err.message : String(err) });
     }
   }
+  const explicit = new Set(targets.map((t) => `${t.host}:${t.port}`));
   // A fixture tree's sockets are not this machine's: only a live root's listeners are scanned.
   if (plan.tlsListeners && isLiveRoot(host.root)) {
     const listeners = listenerTargets(await host.listening(), options.maxListeners ?? 64);
-    const explicit = new Set(targets.map((t) => `${t.host}:${t.port}`));
     targets.push(...listeners.filter((t) => !explicit.has(`${t.host}:${t.port}`)));
   }
   if (targets.length > 0) {
     const results = await scanTlsEndpoints(targets, { now: now(), budgetMs: options.tlsBudgetMs ?? 5000, concurrency: 4, ...(options.signal ? { signal: options.signal } : {}) });
-    for (const result of results) findings.push(...tlsFindings(result));
+    for (const result of results) {
+      findings.push(...tlsFindings(result));
+      const where = `${result.target.host}:${result.target.port}`;
+      // A listener that is not TLS is the normal case; a target the operator named must be reachable.
+      if (result.error && explicit.has(where)) errors.push({ source: `tls ${where}`, message: result.error });
+      else if (!result.tls && explicit.has(where)) errors.push({ source: `tls ${where}`, message: result.notTlsReason ?? 'the endpoint does not speak TLS' });
+      if (result.incomplete) errors.push({ source: `tls ${where}`, message: `scan incomplete: ${result.incomplete}` });
+    }
   }
-  return { startedAt, finishedAt: now(), findings, errors, ...(inventory ? { inventory } : {}) };
+  return { startedAt, finishedAt: now(), findings: findings.map(clampFinding), errors, ...(inventory ? { inventory } : {}) };
 }
 
 /** Matches an inventory against an advisory set held in memory (`bulwark audit local --vulndb`). */

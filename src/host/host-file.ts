@@ -1,5 +1,5 @@
 import { lstat, readFile, readlink } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join, posix, resolve } from 'node:path';
 
 /** Resolves a host-absolute path such as `/proc/uptime` under the collection root. */
 export function hostPath(root: string, path: string): string {
@@ -18,14 +18,18 @@ function isMissing(err: unknown): boolean {
 
 const MAX_SYMLINK_HOPS = 40;
 
+/** What a path component is, as `resolveHostLinks` needs to know. */
+export type PathNode = { kind: 'plain' } | { kind: 'missing' } | { kind: 'link'; target: string };
+
 /**
- * Resolves a path under a non-`/` root the way the kernel would inside a chroot:
- * an absolute symlink (`/etc/os-release → /usr/lib/os-release` on some images)
- * and `..` stay inside the root, instead of silently reading the machine the
- * collector happens to run on.
+ * Resolves every symlink and `..` of a host-absolute path the way the kernel
+ * would inside a chroot: an absolute link target starts again from the root, and
+ * `..` never climbs above it. `lookup` tells what each component is (so a caller
+ * can cache it). A missing component ends the resolution: the rest is appended as
+ * written, for the eventual access to report as missing. Rejects with ELOOP past
+ * 40 links.
  */
-export async function resolveInRoot(root: string, path: string): Promise<string> {
-  if (isLiveRoot(root)) return path;
+export async function resolveHostLinks(path: string, lookup: (hostPath: string) => Promise<PathNode>): Promise<string> {
   const pending = path.split('/').filter((part) => part !== '' && part !== '.');
   let resolved: string[] = [];
   let hops = 0;
@@ -34,26 +38,42 @@ export async function resolveInRoot(root: string, path: string): Promise<string>
       resolved.pop();
       continue;
     }
-    const candidate = join(root, ...resolved, part);
-    let isLink: boolean;
-    try {
-      isLink = (await lstat(candidate)).isSymbolicLink();
-    } catch {
-      // Let the eventual read report the missing component with its own error.
-      return join(candidate, ...pending);
-    }
-    if (!isLink) {
+    const node = await lookup(`/${[...resolved, part].join('/')}`);
+    if (node.kind === 'missing') return posix.join('/', ...resolved, part, ...pending);
+    if (node.kind === 'plain') {
       resolved.push(part);
       continue;
     }
     if (++hops > MAX_SYMLINK_HOPS) {
       throw Object.assign(new Error(`too many levels of symbolic links: ${path}`), { code: 'ELOOP' });
     }
-    const target = await readlink(candidate);
-    if (target.startsWith('/')) resolved = [];
-    pending.unshift(...target.split('/').filter((p) => p !== '' && p !== '.'));
+    if (node.target.startsWith('/')) resolved = [];
+    pending.unshift(...node.target.split('/').filter((p) => p !== '' && p !== '.'));
   }
-  return join(root, ...resolved);
+  return `/${resolved.join('/')}`;
+}
+
+/** What a component under `root` is, read from the file system. */
+export async function lookupPathNode(root: string, hostPath: string): Promise<PathNode> {
+  const real = join(root, hostPath);
+  try {
+    if (!(await lstat(real)).isSymbolicLink()) return { kind: 'plain' };
+    return { kind: 'link', target: await readlink(real) };
+  } catch {
+    // Missing, or not searchable: the eventual access reports it with its own error.
+    return { kind: 'missing' };
+  }
+}
+
+/**
+ * Resolves a path under a non-`/` root the way the kernel would inside a chroot:
+ * an absolute symlink (`/etc/os-release → /usr/lib/os-release` on some images)
+ * and `..` stay inside the root, instead of silently reading the machine the
+ * collector happens to run on.
+ */
+export async function resolveInRoot(root: string, path: string): Promise<string> {
+  if (isLiveRoot(root)) return path;
+  return join(root, await resolveHostLinks(path, (hostPath) => lookupPathNode(root, hostPath)));
 }
 
 /**

@@ -242,7 +242,7 @@ export const ScheduleListSchema = z.object({ schedules: z.array(ScheduleViewSche
 export const ScheduleParamsSchema = z.object({ name: z.string().max(63) });
 export const ScheduleBodySchema = AuditScheduleRequestSchema.omit({ name: true });
 
-export const PolicyUploadSchema = z.object({ yaml: z.string().max(4 * 1024 * 1024), fileName: z.string().max(256).default('policy.yml') });
+export const PolicyUploadSchema = z.object({ yaml: z.string().max(AUDIT_LIMITS.policyBytes), fileName: z.string().max(256).default('policy.yml') });
 export const PolicyViewSchema = z.object({
   id: z.string(),
   name: z.string(),

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, type ExecExit, type ExecOutput, type ExecRequest, type ServerMessage } from '../protocol/agent.js';
 import { factsHash, type NodeFacts } from '../protocol/facts.js';
 import type { NodeState } from '../protocol/api.js';
-import type { AuditResultMessage } from '../protocol/checks.js';
+import type { AuditRequest, AuditResultMessage } from '../protocol/checks.js';
 import type { Store } from '../store/open.js';
 import { parseVerifiedCsr } from '../pki/csr.js';
 import { getNode, setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
@@ -60,6 +60,8 @@ export class AgentSession {
   readonly #known: { agentVersion: string | null; protocolVersion: number | null };
   readonly #helloTimer: NodeJS.Timeout;
   #expiryTimer: NodeJS.Timeout | undefined;
+  /** Audit requests sent on this channel and not answered yet. */
+  readonly #audits = new Set<string>();
   /** Remote commands in flight on this channel, by request id. */
   readonly #execs = new Map<string, ExecListener>();
   #execCloseHooked = false;
@@ -135,6 +137,14 @@ export class AgentSession {
     for (const listener of listeners) listener({ type: 'closed' });
   }
 
+  /** Sends an audit request; only requests sent this way are answered through this channel. */
+  sendAudit(request: AuditRequest): void {
+    // Bounded: a request left unanswered (the agent restarted) is forgotten with the oldest.
+    if (this.#audits.size >= 64) this.#audits.delete(this.#audits.values().next().value as string);
+    this.#audits.add(request.requestId);
+    this.send(request);
+  }
+
   send(message: ServerMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
@@ -191,6 +201,11 @@ export class AgentSession {
         return;
       }
       case 'audit_result':
+        // An answer to nothing this channel carried costs a log line, not a database round trip.
+        if (!this.#audits.delete(msg.requestId)) {
+          this.deps.log.warn({ nodeId: this.nodeId, requestId: msg.requestId }, 'audit result for a request this channel did not carry; dropped');
+          return;
+        }
         if (this.deps.onAuditResult) await this.deps.onAuditResult(this.nodeId, msg);
         return;
       case 'renew': {

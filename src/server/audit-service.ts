@@ -2,19 +2,20 @@ import { randomUUID } from 'node:crypto';
 import { Cron } from 'croner';
 import type { Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
-import { parseSelector } from '../core/labels.js';
+import { matchesSelector, parseSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
+import { clampFinding } from '../checks/clamp.js';
 import { computeDrift, isWorse } from '../checks/drift.js';
 import { summarize, type Finding, type FleetReport, type NodeAuditResult } from '../checks/model.js';
 import { BUILTIN_PACK_IDS } from '../checks/packs/index.js';
 import { parsePolicy } from '../checks/policy/index.js';
 import { parseTarget } from '../checks/tls/index.js';
 import { advisoryPackageKeys, matchVulnerabilities, parseAdvisoryFile, type Advisory } from '../checks/vuln/index.js';
-import type { AuditPolicyRef, AuditResultMessage, AuditSpec, Drift, Inventory } from '../protocol/checks.js';
+import { AUDIT_LIMITS, type AuditPolicyRef, type AuditResultMessage, type AuditSpec, type Drift, type Inventory } from '../protocol/checks.js';
 import type { Store } from '../store/open.js';
 import { advisoriesForPackages, advisoryStats, upsertAdvisories } from '../store/advisories.js';
 import { deletePolicy, getPolicies, listPolicies, upsertPolicy, type StoredPolicy } from '../store/audit-policies.js';
-import { claimSchedule, deleteSchedule, dueSchedules, listSchedules, setScheduleLastRun, upsertSchedule, type AuditScheduleRecord } from '../store/audit-schedules.js';
+import { claimSchedule, deleteSchedule, dueSchedules, getScheduleByName, listSchedules, setScheduleLastRun, upsertSchedule, type AuditScheduleRecord } from '../store/audit-schedules.js';
 import {
   completeResult,
   failResult,
@@ -48,6 +49,18 @@ export const FINDINGS_KEPT_PER_NODE = 30;
 const TICK_MS = 5_000;
 /** Drift event details name at most this many keys per kind; the full lists are on the result. */
 const DRIFT_SAMPLE = 20;
+/** Keys kept per drift list on a result (the counts in the event are exact). */
+const DRIFT_KEPT = 1000;
+/**
+ * Range comparisons one node's inventory may cost. A real host needs some
+ * thousands to a few hundred thousand; an inventory that would need more is a
+ * node lying about its packages, not a reason to stall the server.
+ */
+export const MATCH_BUDGET = 1_000_000;
+/** Results (with their errors and drift) kept per node; older ones are dropped. */
+export const RESULTS_KEPT_PER_NODE = 1000;
+/** Custom policy text one audit request may carry, within the agent message limit. */
+const POLICY_TEXT_BUDGET = 6 * 1024 * 1024;
 
 export interface AuditServiceDeps {
   store: Store;
@@ -86,6 +99,7 @@ export class AuditService {
   readonly #unsubscribe: () => void;
   #timer: NodeJS.Timeout | undefined;
   #ticking = false;
+  #importing = false;
 
   constructor(private readonly deps: AuditServiceDeps) {
     this.#unsubscribe = deps.store.notifier.subscribe(RUN_CHANNEL, (runId) => {
@@ -115,10 +129,15 @@ export class AuditService {
   async validateSpec(spec: AuditSpec): Promise<void> {
     for (const target of spec.tlsTargets) parseTarget(target);
     const custom = spec.policies.filter((id) => !BUILTIN_PACK_IDS.includes(id));
-    const found = new Set((await getPolicies(this.deps.store.db, custom)).map((p) => p.id));
+    const policies = await getPolicies(this.deps.store.db, custom);
+    const found = new Set(policies.map((p) => p.id));
     const missing = custom.filter((id) => !found.has(id));
     if (missing.length > 0) {
       throw new BulwarkError('NOT_FOUND', `no policy "${missing[0]}": built-in packs are ${BUILTIN_PACK_IDS.join(', ')}; list custom ones with \`bulwark policy ls\``);
+    }
+    const bytes = policies.reduce((sum, p) => sum + Buffer.byteLength(p.text), 0);
+    if (bytes > POLICY_TEXT_BUDGET) {
+      throw new BulwarkError('BAD_REQUEST', `the custom policies of one audit may hold at most ${POLICY_TEXT_BUDGET / 2 ** 20} MiB of YAML together (these hold ${(bytes / 2 ** 20).toFixed(1)} MiB); split them over several runs`);
     }
   }
 
@@ -147,9 +166,10 @@ export class AuditService {
       nodes,
     });
     await this.deps.events.append('audit.run_started', null, { runId: id, trigger: input.trigger, nodes: nodes.length, policies: input.spec.policies });
-    // Offline nodes cannot answer: fail them now rather than at the deadline.
+    // Offline nodes cannot answer: fail them now rather than at the deadline
+    // (unless connected here after all: membership may lag a reconnect).
     for (const target of targets) {
-      if (target.state === 'offline') {
+      if (target.state === 'offline' && !this.deps.session(target.id)) {
         const node = nodes.find((n) => n.id === target.id);
         if (node) await this.#fail(node.requestId, { code: 'NOT_CONNECTED', message: `${target.name} is offline` });
       }
@@ -173,7 +193,7 @@ export class AuditService {
       policies ??= await this.#policyRefs(run.spec);
       const timeoutMs = Math.max(1000, run.deadlineAt - ANSWER_GRACE_MS - this.deps.clock.now());
       await markDispatched(this.deps.store.db, result.requestId, this.deps.clock.now());
-      session.send({
+      session.sendAudit({
         type: 'audit',
         requestId: result.requestId,
         timeoutMs,
@@ -216,42 +236,70 @@ export class AuditService {
     const errors = [...msg.errors];
     if (msg.inventory) {
       try {
-        findings.push(...(await this.#vulnerabilities(msg.inventory)));
+        const room = AUDIT_LIMITS.findings - findings.length;
+        const { found, problem } = await this.#vulnerabilities(msg.inventory, room);
+        findings.push(...found);
+        if (problem) errors.push({ source: 'vulnerabilities', message: problem });
       } catch (err) {
         this.deps.log.error({ err, nodeId }, 'vulnerability matching failed');
         errors.push({ source: 'vulnerabilities', message: 'vulnerability matching failed on the server; see its log' });
       }
     }
     const previous = await latestResultOf(this.deps.store.db, nodeId);
-    const drift: Drift | null = previous ? { ...computeDrift(previous.findings, findings), previousRunId: previous.runId } : null;
+    const full = previous ? computeDrift(previous.findings, findings) : undefined;
+    const drift: Drift | null =
+      previous && full
+        ? {
+            regressed: full.regressed.slice(0, DRIFT_KEPT),
+            newVulnerabilities: full.newVulnerabilities.slice(0, DRIFT_KEPT),
+            newTls: full.newTls.slice(0, DRIFT_KEPT),
+            resolved: full.resolved.slice(0, DRIFT_KEPT),
+            previousRunId: previous.runId,
+          }
+        : null;
+    // The node's clock decides nothing: times are the server's, the start bounded by the dispatch.
+    const now = this.deps.clock.now();
+    const earliest = pending.dispatchedAt ?? now;
+    const startedAt = Math.min(now, Math.max(earliest, Number.isSafeInteger(msg.startedAt) ? msg.startedAt : earliest));
     const stored = await completeResult(
       this.deps.store.db,
-      { requestId: msg.requestId, startedAt: msg.startedAt, finishedAt: msg.finishedAt, summary: summarize(findings), errors, findings, drift },
-      this.deps.clock.now(),
+      { requestId: msg.requestId, startedAt, finishedAt: now, summary: summarize(findings), errors, findings, drift },
+      now,
     );
     if (!stored) return;
-    if (drift && isWorse(drift)) {
+    if (full && drift && isWorse(full)) {
       await this.deps.events.append('audit.drift', nodeId, {
         runId: stored.result.runId,
         previousRunId: drift.previousRunId,
-        regressed: drift.regressed.length,
-        newVulnerabilities: drift.newVulnerabilities.length,
-        newTls: drift.newTls.length,
+        regressed: full.regressed.length,
+        newVulnerabilities: full.newVulnerabilities.length,
+        newTls: full.newTls.length,
         sample: [...drift.regressed, ...drift.newVulnerabilities, ...drift.newTls].slice(0, DRIFT_SAMPLE),
       });
     }
-    await pruneFindings(this.deps.store.db, nodeId, FINDINGS_KEPT_PER_NODE);
+    await pruneFindings(this.deps.store.db, nodeId, FINDINGS_KEPT_PER_NODE, RESULTS_KEPT_PER_NODE);
     if (stored.runDone) await this.#runDone(stored.result.runId);
   }
 
-  async #vulnerabilities(inventory: Inventory): Promise<Finding[]> {
-    const names = inventory.packages.flatMap((p) => [p.name, p.source]);
-    const index = await advisoriesForPackages<Advisory>(this.deps.store.db, names);
-    return matchVulnerabilities({
-      packages: inventory.packages,
-      ...(inventory.release ? { release: inventory.release } : {}),
-      advisories: (name) => index.get(name) ?? [],
-    });
+  /**
+   * Matches an inventory against the advisory data set, within a budget: the
+   * inventory comes from the node, and a lying one (thousands of packages
+   * claiming the kernel's source) must cost a refusal, not the server's memory.
+   */
+  async #vulnerabilities(inventory: Inventory, room: number): Promise<{ found: Finding[]; problem?: string }> {
+    // dpkg holds one stanza per installed package name; a repeated name is not a second package.
+    const packages = [...new Map(inventory.packages.map((p) => [p.name, p])).values()];
+    const index = await advisoriesForPackages<Advisory>(this.deps.store.db, packages.flatMap((p) => [p.name, p.source]));
+    let work = 0;
+    for (const p of packages) work += (index.get(p.name)?.length ?? 0) + (p.source === p.name ? 0 : (index.get(p.source)?.length ?? 0));
+    if (work > MATCH_BUDGET) {
+      return { found: [], problem: `the inventory (${packages.length} packages) would take ${work} advisory comparisons, over the budget of ${MATCH_BUDGET}; packages were not matched` };
+    }
+    const found = matchVulnerabilities({ packages, ...(inventory.release ? { release: inventory.release } : {}), advisories: (name) => index.get(name) ?? [] });
+    if (found.length > room) {
+      return { found: found.slice(0, Math.max(0, room)).map(clampFinding), problem: `${found.length} vulnerabilities matched; only the first ${Math.max(0, room)} are kept` };
+    }
+    return { found: found.map(clampFinding) };
   }
 
   async #fail(requestId: string, failure: { code: string; message: string }): Promise<NodeResultRecord | undefined> {
@@ -345,22 +393,47 @@ export class AuditService {
     parseSelector(input.selector);
     await this.validateSpec(input.spec);
     if (input.principal) {
-      const may = await this.deps.access.nodeFilter(input.principal, 'audits', 'schedule');
-      const beyond = (await this.deps.nodes.list({ selector: input.selector })).some((n) => n.state !== 'removed' && !may(n.labels));
-      if (beyond) {
+      if (!(await this.covers(input.principal, 'schedule', input.selector))) {
         throw new BulwarkError('FORBIDDEN', `the selector "${input.selector}" matches nodes you may not schedule audits on; narrow it to your scope (e.g. add your label, env=dev)`);
+      }
+      // Replacing a schedule takes the right to the one replaced, too.
+      const existing = await getScheduleByName(this.deps.store.db, input.name);
+      if (existing && !(await this.covers(input.principal, 'schedule', existing.selector))) {
+        throw new BulwarkError('FORBIDDEN', `the schedule "${input.name}" covers nodes you may not schedule audits on; choose another name`);
       }
     }
     const now = this.deps.clock.now();
     return upsertSchedule(this.deps.store.db, { id: randomUUID(), name: input.name, cron: input.cron, selector: input.selector, spec: input.spec, enabled: input.enabled, createdBy: input.actor, nextRunAt: nextRunAt(input.cron, now) }, now);
   }
 
-  listSchedules(): Promise<AuditScheduleRecord[]> {
-    return listSchedules(this.deps.store.db);
+  /**
+   * Whether the caller may `verb` audits on every node a selector matches now
+   * (removed nodes aside): the test for touching a schedule, which runs as the
+   * system on whatever its selector matches.
+   */
+  async covers(principal: Principal, verb: string, selector: string): Promise<boolean> {
+    const may = await this.deps.access.nodeFilter(principal, 'audits', verb);
+    return !(await this.deps.nodes.list({ selector })).some((n) => n.state !== 'removed' && !may(n.labels));
   }
 
-  async deleteSchedule(name: string): Promise<void> {
-    if (!(await deleteSchedule(this.deps.store.db, name))) throw new BulwarkError('NOT_FOUND', `no schedule "${name}"; list them with \`bulwark audit schedule ls\``);
+  /** The schedules whose nodes the caller may all see. */
+  async listSchedules(principal: Principal): Promise<AuditScheduleRecord[]> {
+    const all = await listSchedules(this.deps.store.db);
+    const may = await this.deps.access.nodeFilter(principal, 'audits', 'list');
+    const nodes = await this.deps.nodes.list({});
+    const visible = (selector: string): boolean => {
+      const parsed = parseSelector(selector);
+      return !nodes.some((n) => n.state !== 'removed' && matchesSelector(parsed, n.labels) && !may(n.labels));
+    };
+    return all.filter((s) => visible(s.selector));
+  }
+
+  async deleteSchedule(name: string, principal: Principal): Promise<void> {
+    const existing = await getScheduleByName(this.deps.store.db, name);
+    // A schedule beyond the caller's scope answers like one that does not exist.
+    if (!existing || !(await this.covers(principal, 'schedule', existing.selector)) || !(await deleteSchedule(this.deps.store.db, name))) {
+      throw new BulwarkError('NOT_FOUND', `no schedule "${name}"; list them with \`bulwark audit schedule ls\``);
+    }
   }
 
   // Policies
@@ -387,11 +460,18 @@ export class AuditService {
 
   // Advisories
 
+  /** One import at a time per replica: each holds a large file and its parse in memory. */
   async importAdvisories(text: string, fileName: string): Promise<{ format: string; added: number; updated: number; skipped: number }> {
-    const { advisories, format, skipped } = parseAdvisoryFile(text, fileName);
-    const rows = advisories.map((a) => ({ id: a.id, origin: a.origin, packages: advisoryPackageKeys(a), data: a }));
-    const { added, updated } = await upsertAdvisories(this.deps.store.db, rows, this.deps.clock.now());
-    return { format, added, updated, skipped };
+    if (this.#importing) throw new BulwarkError('RATE_LIMITED', 'an advisory import is already running on this server; retry when it has finished', { retryAfterMs: 5000 });
+    this.#importing = true;
+    try {
+      const { advisories, format, skipped } = parseAdvisoryFile(text, fileName);
+      const rows = advisories.map((a) => ({ id: a.id, origin: a.origin, packages: advisoryPackageKeys(a), data: a }));
+      const { added, updated } = await upsertAdvisories(this.deps.store.db, rows, this.deps.clock.now());
+      return { format, added, updated, skipped };
+    } finally {
+      this.#importing = false;
+    }
   }
 
   advisoryStats(): ReturnType<typeof advisoryStats> {

@@ -48,6 +48,14 @@ type FindingRow = Database['audit_findings'];
 
 /** Rows per INSERT: 12 columns each stays far below SQLite's and PostgreSQL's bound-parameter limits. */
 const INSERT_CHUNK = 1000;
+/** Node ids per `IN (…)` list: a fleet of 50,000 nodes would pass both databases' parameter limits at once. */
+const ID_CHUNK = 5000;
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
 
 function toRun(row: RunRow): AuditRunRecord {
   return {
@@ -351,8 +359,18 @@ export interface FindingQuery {
   limit: number;
 }
 
-/** Findings of each node's latest result, or of one run. */
+/** Findings of each node's latest result, or of one run, ordered by node and key. */
 export async function listFindings(db: Kysely<Database>, query: FindingQuery): Promise<StoredFinding[]> {
+  if (query.nodeIds === undefined || query.nodeIds.length <= ID_CHUNK) return listFindingsOnce(db, query);
+  const out: StoredFinding[] = [];
+  for (const ids of chunks([...query.nodeIds].sort(), ID_CHUNK)) {
+    if (out.length >= query.limit) break;
+    out.push(...(await listFindingsOnce(db, { ...query, nodeIds: ids, limit: query.limit - out.length })));
+  }
+  return out;
+}
+
+async function listFindingsOnce(db: Kysely<Database>, query: FindingQuery): Promise<StoredFinding[]> {
   let q = db.selectFrom('audit_findings').selectAll('audit_findings');
   if (query.runId !== undefined) {
     q = q.where('audit_findings.run_id', '=', query.runId);
@@ -372,6 +390,11 @@ export async function listFindings(db: Kysely<Database>, query: FindingQuery): P
 
 /** The latest result of every node (or of the given ones). */
 export async function latestResults(db: Kysely<Database>, nodeIds?: readonly string[]): Promise<NodeResultRecord[]> {
+  if (nodeIds !== undefined && nodeIds.length > ID_CHUNK) {
+    const out: NodeResultRecord[] = [];
+    for (const ids of chunks(nodeIds, ID_CHUNK)) out.push(...(await latestResults(db, ids)));
+    return out.sort((a, b) => a.nodeName.localeCompare(b.nodeName));
+  }
   if (nodeIds !== undefined && nodeIds.length === 0) return [];
   let q = db
     .selectFrom('audit_node_results')
@@ -390,22 +413,60 @@ export async function nodeHistory(db: Kysely<Database>, nodeId: string, limit: n
 
 /**
  * Keeps the findings of a node's newest `keep` results and drops older ones; the
- * results themselves (scores, counts, drift) stay as history.
+ * results themselves (scores, counts, drift) stay as history, up to
+ * `keepResults` of them.
  */
-export async function pruneFindings(db: Kysely<Database>, nodeId: string, keep: number): Promise<void> {
-  const old = await db
+export async function pruneFindings(db: Kysely<Database>, nodeId: string, keep: number, keepResults: number): Promise<void> {
+  const expired = await runsBeyond(db, nodeId, keepResults, true);
+  if (expired.length > 0) {
+    await db.deleteFrom('audit_findings').where('node_id', '=', nodeId).where('run_id', 'in', expired).execute();
+    await db.deleteFrom('audit_node_results').where('node_id', '=', nodeId).where('run_id', 'in', expired).execute();
+  }
+  const old = await runsBeyond(db, nodeId, keep, false);
+  if (old.length > 0) await db.deleteFrom('audit_findings').where('node_id', '=', nodeId).where('run_id', 'in', old).execute();
+}
+
+/** Runs of a node's results past its newest `keep` (finished ones, or only successful ones), at most 1,000 a call. */
+async function runsBeyond(db: Kysely<Database>, nodeId: string, keep: number, anyFinished: boolean): Promise<string[]> {
+  const rows = await db
     .selectFrom('audit_node_results')
     .select('run_id')
     .where('node_id', '=', nodeId)
-    .where('status', '=', 'done')
+    .where('status', anyFinished ? '!=' : '=', anyFinished ? 'pending' : 'done')
     .orderBy('finished_at', 'desc')
     .offset(keep)
     .limit(1000)
     .execute();
-  if (old.length === 0) return;
-  await db
-    .deleteFrom('audit_findings')
-    .where('node_id', '=', nodeId)
-    .where('run_id', 'in', old.map((r) => r.run_id))
-    .execute();
+  return rows.map((r) => r.run_id);
+}
+
+/** How many findings a report over these nodes' latest results (or one run) would hold. */
+export async function countFindings(db: Kysely<Database>, nodeIds: readonly string[], runId?: string): Promise<number> {
+  let total = 0;
+  for (const ids of chunks(nodeIds, ID_CHUNK)) {
+    let q = db.selectFrom('audit_findings').select((eb) => eb.fn.countAll().as('n')).where('audit_findings.node_id', 'in', ids);
+    if (runId !== undefined) q = q.where('audit_findings.run_id', '=', runId);
+    else q = q.innerJoin('audit_latest', (j) => j.onRef('audit_latest.node_id', '=', 'audit_findings.node_id').onRef('audit_latest.run_id', '=', 'audit_findings.run_id'));
+    total += Number((await q.executeTakeFirstOrThrow()).n);
+  }
+  return total;
+}
+
+/** The ids of the nodes a run targeted. */
+export async function runNodeIds(db: Kysely<Database>, runId: string): Promise<string[]> {
+  return (await db.selectFrom('audit_node_results').select('node_id').where('run_id', '=', runId).execute()).map((r) => r.node_id);
+}
+
+/** The target node ids of each of the runs. */
+export async function runTargets(db: Kysely<Database>, runIds: readonly string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const ids of chunks(runIds, ID_CHUNK)) {
+    if (ids.length === 0) continue;
+    for (const row of await db.selectFrom('audit_node_results').select(['run_id', 'node_id']).where('run_id', 'in', ids).execute()) {
+      const list = out.get(row.run_id) ?? [];
+      list.push(row.node_id);
+      out.set(row.run_id, list);
+    }
+  }
+  return out;
 }

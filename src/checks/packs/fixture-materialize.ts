@@ -154,6 +154,9 @@ export async function applyOverlayInPlace(root: string, base: FixtureTree, overl
 }
 
 /** Only root may give files away; elsewhere the trees are written with the caller's ids. */
+/** The moment the fixtures describe: file ages and certificate lifetimes are written relative to it. */
+export const FIXTURE_NOW = Date.UTC(2025, 5, 1);
+
 export const CAN_CHOWN = process.getuid?.() === 0;
 
 /** The hardened Debian 12 machine of linux-baseline's fixtures (`fixtures/base.yml`). */

@@ -7,10 +7,11 @@ export const BUILTIN_PACK_IDS: readonly string[] = ['linux-baseline'];
 
 /**
  * Where a pack's YAML may live: beside this module when run from source (tsx),
- * or in `packs/` beside the bundle, where the build copies `src/checks/packs/*.yml`.
+ * or in `dist/packs/`, where the build copies `src/checks/packs/*.yml` — seen
+ * from the bundle (`dist/`) or from one of its chunks (`dist/chunks/`).
  */
 function candidateUrls(id: string): URL[] {
-  return [new URL(`./${id}.yml`, import.meta.url), new URL(`./packs/${id}.yml`, import.meta.url)];
+  return [new URL(`./${id}.yml`, import.meta.url), new URL(`./packs/${id}.yml`, import.meta.url), new URL(`../packs/${id}.yml`, import.meta.url)];
 }
 
 /** The YAML text of a built-in pack; throws NOT_FOUND for an unknown id. */
@@ -29,7 +30,16 @@ export async function builtinPackText(id: string): Promise<string> {
   throw new BulwarkError('INTERNAL', `the built-in pack "${id}" is missing from this installation (looked for ${candidateUrls(id).map((u) => u.pathname).join(', ')})`);
 }
 
-/** A built-in pack, parsed. */
-export async function loadBuiltinPack(id: string): Promise<Policy> {
-  return parsePolicy(await builtinPackText(id), `${id}.yml`);
+const parsed = new Map<string, Promise<Policy>>();
+
+/** A built-in pack, parsed once per process (callers must not change it). */
+export function loadBuiltinPack(id: string): Promise<Policy> {
+  let pack = parsed.get(id);
+  if (!pack) {
+    pack = builtinPackText(id).then((text) => parsePolicy(text, `${id}.yml`));
+    // A failed load is not remembered: the next call tries again.
+    pack.catch(() => parsed.delete(id));
+    parsed.set(id, pack);
+  }
+  return pack;
 }

@@ -7,11 +7,11 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import type { Finding, FindingStatus } from '../model.js';
 import { createRootedHost, evaluatePolicy, type Policy } from '../policy/index.js';
-import { CAN_CHOWN, type FixtureTree, type Overlay, OverlaySchema, applyOverlayInPlace, loadBaseTree, materializeTree } from './fixture-materialize.js';
+import { CAN_CHOWN, type FixtureTree, type Overlay, OverlaySchema, applyOverlayInPlace, loadBaseTree, materializeTree, FIXTURE_NOW } from './fixture-materialize.js';
 import { loadBuiltinPack } from './index.js';
 
 /** The audit clock of every run: fixture certificates and file times are written against it. */
-const NOW = Date.UTC(2025, 5, 1);
+const NOW = FIXTURE_NOW;
 /** Checks that do not apply to the base machine on purpose, and why. */
 const NOT_APPLICABLE_ON_BASE: ReadonlyMap<string, string> = new Map([['at-allow-list', 'the at package is not installed']]);
 const MIN_CHECKS = 60;

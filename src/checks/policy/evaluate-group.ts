@@ -1,17 +1,33 @@
 import type { PolicyRule, RuleGroup } from './model.js';
+import { isAccessRefused } from './path-guard.js';
 import { RULE_TYPES } from './rules/index.js';
 import type { RuleContext, RuleOutcome } from './rules/types.js';
 import { evaluateScaRule } from './sca/evaluate-sca-rule.js';
 
-/** One rule's result with its `not` applied; a rule that cannot be evaluated stays not applicable. */
+function evaluateOwn(rule: PolicyRule, ctx: RuleContext): Promise<RuleOutcome> {
+  if (rule.kind === 'sca') return evaluateScaRule(rule, ctx);
+  const type = RULE_TYPES.get(rule.type);
+  if (type === undefined) throw new Error(`rule type "${rule.type}" is not known to this engine`);
+  return type.evaluate(rule.options as never, ctx);
+}
+
+/**
+ * One rule's result with its `not` applied; a rule that cannot be evaluated
+ * stays not applicable. A rule that met a refused access (a denied path, a
+ * FIFO) is not applicable with the refusal as evidence, whatever it made of
+ * the error: its verdict would rest on a read that did not happen.
+ */
 export async function evaluateRule(rule: PolicyRule, ctx: RuleContext): Promise<RuleOutcome> {
-  let outcome: RuleOutcome;
-  if (rule.kind === 'sca') outcome = await evaluateScaRule(rule, ctx);
-  else {
-    const type = RULE_TYPES.get(rule.type);
-    if (type === undefined) throw new Error(`rule type "${rule.type}" is not known to this engine`);
-    outcome = await type.evaluate(rule.options as never, ctx);
+  const from = ctx.refusals.length;
+  let outcome: RuleOutcome | undefined;
+  try {
+    outcome = await evaluateOwn(rule, ctx);
+  } catch (err) {
+    if (!isAccessRefused(err)) throw err;
+    outcome = { result: 'not_applicable', evidence: err.message };
   }
+  const refused = ctx.refusals[from];
+  if (refused !== undefined) return { result: 'not_applicable', evidence: refused.message };
   if (!rule.negated || outcome.result === 'not_applicable') return outcome;
   return { result: !outcome.result, evidence: outcome.evidence };
 }

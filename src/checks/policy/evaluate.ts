@@ -3,6 +3,7 @@ import type { AuditHost } from '../host.js';
 import { createRuleContext } from './context.js';
 import { evaluateGroup } from './evaluate-group.js';
 import type { Policy, PolicyCheck } from './model.js';
+import { redactEvidence } from './redact.js';
 import type { RuleContext } from './rules/types.js';
 
 export interface EvaluateOptions {
@@ -22,7 +23,12 @@ export interface PolicyEvaluation {
   errors: AuditError[];
 }
 
-function finding(policy: Policy, check: PolicyCheck, status: FindingStatus, evidence: string): Finding {
+/**
+ * Every check's evidence goes through here, whatever rule produced it: secrets
+ * a match echoed (a password hash, a key, a line of /etc/shadow) are taken out
+ * before the text is clamped, so a cut cannot leave half a secret behind.
+ */
+function finding(policy: Policy, check: PolicyCheck, status: FindingStatus, evidence: string, ctx: RuleContext): Finding {
   const out: Finding = {
     kind: 'check',
     key: `check:${policy.id}/${check.id}`,
@@ -31,7 +37,7 @@ function finding(policy: Policy, check: PolicyCheck, status: FindingStatus, evid
     title: check.title,
     severity: check.severity,
     status,
-    evidence: clampEvidence(evidence),
+    evidence: clampEvidence(redactEvidence(evidence, { secretFiles: ctx.secretFiles })),
   };
   if (check.rationale !== undefined) out.rationale = check.rationale;
   if (check.remediation !== undefined) out.remediation = check.remediation;
@@ -44,15 +50,15 @@ async function evaluateCheck(policy: Policy, check: PolicyCheck, ctx: RuleContex
   try {
     if (check.appliesWhen !== undefined) {
       const applies = await evaluateGroup(check.appliesWhen, ctx);
-      if (applies.result !== true) return finding(policy, check, 'not_applicable', `does not apply: ${applies.evidence}`);
+      if (applies.result !== true) return finding(policy, check, 'not_applicable', `does not apply: ${applies.evidence}`, ctx);
     }
     const outcome = await evaluateGroup(check, ctx);
     const status = outcome.result === 'not_applicable' ? 'not_applicable' : outcome.result ? 'pass' : 'fail';
-    return finding(policy, check, status, outcome.evidence);
+    return finding(policy, check, status, outcome.evidence, ctx);
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
+    const message = redactEvidence(err instanceof Error ? err.message : String(err), { secretFiles: ctx.secretFiles });
     errors.push({ source: policy.id, message: `check ${check.id}: ${message}` });
-    return finding(policy, check, 'not_applicable', `could not evaluate: ${message}`);
+    return finding(policy, check, 'not_applicable', `could not evaluate: ${message}`, ctx);
   }
 }
 
@@ -70,13 +76,13 @@ export async function evaluatePolicy(policy: Policy, host: AuditHost, options: E
       requirementsMet = (await evaluateGroup(policy.requirements, ctx)).result === true;
     } catch (err) {
       requirementsMet = false;
-      errors.push({ source: policy.id, message: `requirements: ${err instanceof Error ? err.message : String(err)}` });
+      errors.push({ source: policy.id, message: `requirements: ${redactEvidence(err instanceof Error ? err.message : String(err), { secretFiles: ctx.secretFiles })}` });
     }
   }
   const findings: Finding[] = [];
   for (const check of policy.checks) {
     options.signal?.throwIfAborted();
-    findings.push(requirementsMet ? await evaluateCheck(policy, check, ctx, errors) : finding(policy, check, 'not_applicable', `requirements not met: ${policy.requirements?.title ?? ''}`));
+    findings.push(requirementsMet ? await evaluateCheck(policy, check, ctx, errors) : finding(policy, check, 'not_applicable', `requirements not met: ${policy.requirements?.title ?? ''}`, ctx));
   }
   return { policyId: policy.id, requirementsMet, findings, errors };
 }

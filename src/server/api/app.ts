@@ -145,7 +145,7 @@ function mapError(err: FastifyError): BulwarkError {
     return new BulwarkError('BAD_REQUEST', `${where}: ${first?.message ?? 'invalid'}`);
   }
   const status = err.statusCode ?? 500;
-  if (status === 413) return new BulwarkError('PAYLOAD_TOO_LARGE', `request body is larger than ${BODY_LIMIT} bytes`);
+  if (status === 413) return new BulwarkError('PAYLOAD_TOO_LARGE', 'the request body is larger than this route accepts');
   if (status >= 400 && status < 500) {
     const code: ErrorCode = status === 404 ? 'NOT_FOUND' : status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
     return new BulwarkError(code, err.message);

@@ -31,6 +31,7 @@ function segmentRegExp(segment: string): RegExp {
 /**
  * The host paths a glob names, sorted, under the evaluation's root; a path
  * without glob characters is returned as it is, whether it exists or not.
+ * Entries denied to audits are not matched by a wildcard.
  *
  * @example expandGlob(ctx, '/etc/ssh/sshd_config.d/*.conf') // ['/etc/ssh/sshd_config.d/10-x.conf']
  */
@@ -46,7 +47,11 @@ export async function expandGlob(ctx: RuleContext, pattern: string): Promise<str
       }
       const regex = segmentRegExp(segment);
       const names = (await ctx.listDir(base)) ?? [];
-      next.push(...names.filter((name) => regex.test(name)).map((name) => posix.join(base, name)));
+      for (const name of names.filter((n) => regex.test(n))) {
+        const path = posix.join(base, name);
+        // A denied entry is left out, as if it were not there: a wildcard names nothing in particular.
+        if (!(await ctx.isDenied(path))) next.push(path);
+      }
     }
     bases = next;
   }

@@ -92,3 +92,16 @@ test('find options are validated strictly', () => {
   assert.equal(FindRuleSchema.safeParse({ find: { under: ['/usr'], follow: true }, expect: 'none' }).success, false);
   assert.equal(FindRuleSchema.safeParse({ find: { under: ['/usr'], name: '(' }, expect: 'none' }).success, false);
 });
+
+test('rules that look for special bits share one walk per evaluation, and a new evaluation walks again', async (t) => {
+  const root = await tree(t);
+  const ctx = fixtureContext(root);
+  const writable = FindRuleSchema.parse({ find: { under: ['/'], type: 'file', world_writable: true }, expect: 'none' });
+  const setid = FindRuleSchema.parse({ find: { under: ['/'], type: 'file', perm_any: '6000' }, allow: ['/usr/bin/passwd'], expect: 'none' });
+  assert.deepEqual(await FIND_RULE.evaluate(writable, ctx), { result: true, evidence: 'no match under / (15 entries checked)' });
+  assert.deepEqual(await FIND_RULE.evaluate(setid, ctx), { result: false, evidence: '3 found under /: /usr/bin/evil (4755), /usr/bin/wall (2755), /usr/lib/helper (4754)' });
+  await chmod(join(root, '/usr/bin/ls'), 0o757);
+  // The same evaluation keeps its view of the host; the next one sees the change.
+  assert.equal((await FIND_RULE.evaluate(writable, ctx)).result, true);
+  assert.deepEqual(await FIND_RULE.evaluate(writable, fixtureContext(root)), { result: false, evidence: '1 found under /: /usr/bin/ls (0757)' });
+});

@@ -1,13 +1,17 @@
 import type { Stats } from 'node:fs';
 import { z } from 'zod';
+import { memoize } from './context-memo.js';
 import { listItems } from './evidence-list.js';
-import { walkHostTree } from './host-tree-walk.js';
+import { walkHostTree, type WalkSummary } from './host-tree-walk.js';
 import { globToRegExp, matchesAnyGlob } from './path-glob.js';
 import { defineRule } from './types.js';
 import type { RuleType } from './types.js';
 
 /** Entries a `find` rule visits before it gives up with not_applicable rather than run for minutes. */
-export const FIND_MAX_ENTRIES = 200_000;
+export const FIND_MAX_ENTRIES = 1_000_000;
+
+/** Permission bits worth remembering from a whole-tree walk: setuid, setgid, sticky, world-writable. */
+const SPECIAL_BITS = 0o7002;
 
 const hostPath = z.string().regex(/^\//, 'must be an absolute path');
 
@@ -31,6 +35,8 @@ export const FindRuleSchema = z.strictObject({
     /** A regular expression tested against the entry's own name. */
     name: z.string().refine(isRegExp, 'must be a valid regular expression').optional(),
     max_depth: z.number().int().nonnegative().optional(),
+    /** Stay on each start path's file system, like `find -xdev` (default true). */
+    same_filesystem: z.boolean().optional(),
   }),
   /** Host paths or globs (`*`, `?`, `**`) that are expected and never count as matches. */
   allow: z.array(hostPath).optional(),
@@ -53,6 +59,22 @@ function entryMatcher(criteria: FindRule['find']): (name: string, stats: Stats) 
   };
 }
 
+/**
+ * Whether only entries with a special bit can match: then one walk per tree,
+ * remembering just those entries, serves every such rule of an evaluation (the
+ * SUID, SGID, world-writable file and directory checks walk `/` once, not four
+ * times).
+ */
+function needsSpecialBit(criteria: FindRule['find']): boolean {
+  const permBits = criteria.perm_any === undefined ? undefined : parseInt(criteria.perm_any, 8);
+  return criteria.world_writable === true || (permBits !== undefined && permBits !== 0 && (permBits & ~SPECIAL_BITS) === 0);
+}
+
+interface Visited {
+  path: string;
+  stats: Stats;
+}
+
 function octalMode(stats: Stats): string {
   return (stats.mode & 0o7777).toString(8).padStart(4, '0');
 }
@@ -71,10 +93,26 @@ export function createFindRule(maxEntries: number = FIND_MAX_ENTRIES): RuleType<
       const allow = (rule.allow ?? []).map(globToRegExp);
       const found: string[] = [];
       const where = rule.find.under.join(', ');
-      const walk = await walkHostTree(ctx, rule.find.under, { maxDepth: rule.find.max_depth, maxEntries }, (entry) => {
+      const options = { maxDepth: rule.find.max_depth, maxEntries, sameFilesystem: rule.find.same_filesystem ?? true };
+      const consider = (entry: Visited): void => {
         const name = entry.path.slice(entry.path.lastIndexOf('/') + 1);
         if (matches(name, entry.stats) && !matchesAnyGlob(entry.path, allow)) found.push(`${entry.path} (${octalMode(entry.stats)})`);
-      });
+      };
+      let walk: WalkSummary;
+      if (needsSpecialBit(rule.find)) {
+        const key = `find-special\0${rule.find.under.join('\0')}\0${String(options.maxDepth)}\0${String(options.sameFilesystem)}\0${maxEntries}`;
+        const shared = await memoize(ctx, key, async () => {
+          const special: Visited[] = [];
+          const summary = await walkHostTree(ctx, rule.find.under, options, (entry) => {
+            if ((entry.stats.mode & SPECIAL_BITS) !== 0) special.push({ path: entry.path, stats: entry.stats });
+          });
+          return { special, summary };
+        });
+        shared.special.forEach(consider);
+        walk = shared.summary;
+      } else {
+        walk = await walkHostTree(ctx, rule.find.under, options, consider);
+      }
       if (walk.truncated) {
         return { result: 'not_applicable', evidence: `too many entries under ${where}: stopped after ${maxEntries}` };
       }

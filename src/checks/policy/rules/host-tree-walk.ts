@@ -2,7 +2,8 @@ import type { Stats } from 'node:fs';
 import { lstatSync, readdirSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import { join } from 'node:path/posix';
+import { join, normalize } from 'node:path/posix';
+import { isUnderAny } from '../path-guard.js';
 import type { RuleContext } from './types.js';
 
 /**
@@ -33,6 +34,12 @@ export interface WalkOptions {
   maxDepth?: number;
   /** Entries visited before the walk gives up. */
   maxEntries: number;
+  /**
+   * Stay on the file system of each start path, as `find -xdev` does: network
+   * mounts, container volumes and backup disks are audited where they live, not
+   * from every machine that mounts them.
+   */
+  sameFilesystem?: boolean;
 }
 
 export interface WalkSummary {
@@ -49,6 +56,8 @@ function isPseudo(path: string): boolean {
 
 interface Pending {
   path: string;
+  /** The host path with symlinks resolved: what the denied-path check compares. */
+  canonical: string;
   real: string;
   stats: Stats;
   depth: number;
@@ -57,8 +66,11 @@ interface Pending {
 /**
  * Walks host trees under the audit root in sorted pre-order, like `find`: a start
  * path that is a symlink is followed (`/bin` → `/usr/bin` on merged-/usr
- * systems), nothing below it is. Pseudo-filesystems are never entered, and a
- * directory reached twice (`/usr` and `/bin` both given) is walked once.
+ * systems), nothing below it is. Pseudo-filesystems are never entered (a start
+ * path is normalised first, and checked again once resolved, so neither
+ * `/etc/../proc` nor a symlink to `/proc` leads in), nor are paths denied to
+ * audits, which are passed over as if they were not there; a directory reached
+ * twice (`/usr` and `/bin` both given) is walked once.
  */
 export async function walkHostTree(
   ctx: RuleContext,
@@ -69,14 +81,21 @@ export async function walkHostTree(
   const seenDirs = new Set<string>();
   const unreadable: string[] = [];
   let visited = 0;
-  for (const start of starts) {
-    if (isPseudo(start)) continue;
+  const denied = await ctx.deniedPaths();
+  const excluded = (path: string, canonical: string): boolean => isPseudo(path) || isPseudo(canonical) || isUnderAny(path, denied) || isUnderAny(canonical, denied);
+  for (const given of starts) {
+    const start = normalize(given);
+    if (isPseudo(start) || (await ctx.isDenied(start))) continue;
+    const canonical = await ctx.canonical(start).catch(() => undefined);
+    if (canonical === undefined || excluded(start, canonical)) continue;
     const real = await ctx.resolve(start);
     const startStats = await stat(real).catch(() => undefined);
     if (startStats === undefined) continue;
-    const stack: Pending[] = [{ path: start, real, stats: startStats, depth: 0 }];
+    const stack: Pending[] = [{ path: start, canonical, real, stats: startStats, depth: 0 }];
     for (let entry = stack.pop(); entry !== undefined; entry = stack.pop()) {
       const isDir = entry.stats.isDirectory();
+      // A mount point is listed (it is an entry of this file system) but not entered.
+      const otherFilesystem = opts.sameFilesystem === true && entry.stats.dev !== startStats.dev;
       if (isDir) {
         const id = `${entry.stats.dev}:${entry.stats.ino}`;
         if (seenDirs.has(id)) continue;
@@ -85,7 +104,7 @@ export async function walkHostTree(
       if (++visited > opts.maxEntries) return { truncated: true, visited: opts.maxEntries, unreadable };
       if (visited % ENTRIES_PER_SLICE === 0) await yieldToEventLoop();
       visit({ path: entry.path, stats: entry.stats, depth: entry.depth });
-      if (!isDir || (opts.maxDepth !== undefined && entry.depth >= opts.maxDepth)) continue;
+      if (!isDir || otherFilesystem || (opts.maxDepth !== undefined && entry.depth >= opts.maxDepth)) continue;
       let names: string[];
       try {
         names = readdirSync(entry.real).sort();
@@ -97,7 +116,9 @@ export async function walkHostTree(
       for (let i = names.length - 1; i >= 0; i--) {
         const name = names[i] as string;
         const path = join(entry.path, name);
-        if (isPseudo(path)) continue;
+        // Below a start nothing is followed, so the resolved path is the parent's plus the name.
+        const canonical = join(entry.canonical, name);
+        if (excluded(path, canonical)) continue;
         const real = join(entry.real, name);
         let stats: Stats | undefined;
         try {
@@ -108,7 +129,7 @@ export async function walkHostTree(
           unreadable.push(path);
           continue;
         }
-        if (stats !== undefined) stack.push({ path, real, stats, depth: entry.depth + 1 });
+        if (stats !== undefined) stack.push({ path, canonical, real, stats, depth: entry.depth + 1 });
       }
     }
   }

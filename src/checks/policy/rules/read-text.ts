@@ -1,3 +1,4 @@
+import { isAccessRefused } from '../path-guard.js';
 import type { RuleContext } from './types.js';
 
 /** A file's text, its absence, or why it could not be read: rules tell "not there" from "could not look". */
@@ -5,6 +6,7 @@ export type ReadResult = { kind: 'text'; text: string } | { kind: 'missing' } | 
 
 /** `EACCES: permission denied`, or the message of an error without a code. */
 export function errorReason(err: unknown): string {
+  if (isAccessRefused(err)) return err.reason;
   const e = err as NodeJS.ErrnoException;
   if (typeof e?.code === 'string' && typeof e.message === 'string') {
     const detail = e.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
@@ -18,6 +20,8 @@ export async function readText(ctx: RuleContext, path: string): Promise<ReadResu
     const text = await ctx.readFile(path);
     return text === undefined ? { kind: 'missing' } : { kind: 'text', text };
   } catch (err) {
+    // A refusal is its own evidence: `/x: not a regular file`.
+    if (isAccessRefused(err)) return { kind: 'error', reason: err.message };
     return { kind: 'error', reason: `could not read ${path}: ${errorReason(err)}` };
   }
 }

@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
 import type { z } from 'zod';
 import type { AuditHost } from '../../host.js';
+import type { AccessRefusedError } from '../path-guard.js';
 
 /** What a rule sees of the machine. Every path is host-absolute and resolved under `host.root`. */
 export interface RuleContext {
@@ -17,6 +18,25 @@ export interface RuleContext {
   listDir(path: string): Promise<string[] | undefined>;
   /** The absolute path on this machine of a host path under the root (for walkers that need fs directly). */
   resolve(path: string): Promise<string>;
+  /** The host path with symlinks and `..` resolved inside the root (what `resolve` points at, without the root). */
+  canonical(path: string): Promise<string>;
+  /**
+   * Whether a host path is denied to audits (`host.deniedPaths`, after symlinks
+   * and `..`). Asking refuses nothing: walkers and glob expansion use it to
+   * leave denied entries out, as if they were not there.
+   */
+  isDenied(path: string): Promise<boolean>;
+  /** The denied paths, host-absolute, as configured and as resolved: for walkers that check entries without asking each time. */
+  deniedPaths(): Promise<readonly string[]>;
+  /**
+   * The accesses refused so far in this evaluation (a denied path, a file that
+   * is not a regular file), in order. The access rejects with the error too;
+   * the evaluator makes any rule that met one not applicable, with its message
+   * as evidence, whatever the rule did with the error.
+   */
+  readonly refusals: AccessRefusedError[];
+  /** Host paths read in this evaluation whose content holds a PEM private key: evidence withholds their lines. */
+  readonly secretFiles: ReadonlySet<string>;
 }
 
 /** A rule's verdict and the evidence that decided it (a line with its file and number, a value, a path list). */

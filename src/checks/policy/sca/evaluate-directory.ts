@@ -65,6 +65,8 @@ async function walk(ctx: RuleContext, dir: string, search: Search, depth: number
       return;
     }
     const path = posix.join(dir, name);
+    // A denied entry is passed over, as the find walk does: the search did not name it.
+    if (await ctx.isDenied(path)) continue;
     const st = await stat(ctx, path, search, false);
     if (st === undefined) continue;
     // Subdirectories are searched too, as Wazuh does; symlinked ones are not, so a loop cannot trap the walk.

@@ -18,10 +18,13 @@ import {
   ScheduleViewSchema,
 } from '../../../protocol/checks.js';
 import type { AuditRunRecord, NodeResultRecord } from '../../../store/audits.js';
-import { getRun, listFindings, listNodeResults, listRuns, latestResults, nodeHistory } from '../../../store/audits.js';
+import { countFindings, getRun, listFindings, listNodeResults, listRuns, latestResults, nodeHistory, runTargets } from '../../../store/audits.js';
 import type { NodeView } from '../../../protocol/api.js';
 import type { ApiServices } from '../services.js';
 import { z } from 'zod';
+
+/** Findings one report may hold: a report is built in memory, and a fleet's worth of passes is gigabytes. */
+export const MAX_REPORT_FINDINGS = 500_000;
 
 const CONTENT_TYPES = { json: 'application/json', sarif: 'application/sarif+json', junit: 'application/xml', html: 'text/html; charset=utf-8' } as const;
 
@@ -63,7 +66,18 @@ export function registerAuditRunRoutes(app: FastifyInstance, services: ApiServic
   api.get(
     '/v1/audits/runs',
     { config: { permission: { resource: 'audits', verb: 'list' } }, schema: { querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(50) }), response: { 200: AuditRunListSchema } } },
-    async (request) => ({ runs: (await listRuns(services.store.db, { limit: request.query.limit })).map(runView) }),
+    async (request) => {
+      const visible = new Set((await scopedNodes(services, request, 'list')).map((n) => n.id));
+      const runs = await listRuns(services.store.db, { limit: request.query.limit });
+      const targets = await runTargets(services.store.db, runs.map((r) => r.id));
+      // A run shows only through the nodes the caller may see, and counts only those.
+      return {
+        runs: runs.flatMap((run) => {
+          const seen = (targets.get(run.id) ?? []).filter((id) => visible.has(id)).length;
+          return seen === 0 ? [] : [{ ...runView(run), nodeCount: seen }];
+        }),
+      };
+    },
   );
 
   api.get(
@@ -74,7 +88,8 @@ export function registerAuditRunRoutes(app: FastifyInstance, services: ApiServic
       if (!run) throw new BulwarkError('NOT_FOUND', `no audit run "${request.params.id}"; list runs with \`bulwark audit runs\``);
       const visible = new Set((await scopedNodes(services, request, 'read')).map((n) => n.id));
       const results = (await listNodeResults(services.store.db, run.id)).filter((r) => visible.has(r.nodeId));
-      return { run: runView(run), results: results.map(resultView) };
+      if (results.length === 0) throw new BulwarkError('NOT_FOUND', `no audit run "${request.params.id}"; list runs with \`bulwark audit runs\``);
+      return { run: { ...runView(run), nodeCount: results.length }, results: results.map(resultView) };
     },
   );
 
@@ -130,6 +145,10 @@ export function registerAuditRunRoutes(app: FastifyInstance, services: ApiServic
     async (request, reply) => {
       const q = request.query;
       const nodes = await scopedNodes(services, request, 'list', q.selector);
+      const size = await countFindings(services.store.db, nodes.map((n) => n.id), q.run);
+      if (size > MAX_REPORT_FINDINGS) {
+        throw new BulwarkError('BAD_REQUEST', `the report would hold ${size} findings, more than ${MAX_REPORT_FINDINGS}; narrow it with --selector (or report one run with --run)`);
+      }
       const report = await audits.fleetReport({
         title: `${services.cluster.name} security audit`,
         nodeIds: nodes.map((n) => n.id),
@@ -143,8 +162,8 @@ export function registerAuditRunRoutes(app: FastifyInstance, services: ApiServic
     },
   );
 
-  api.get('/v1/audits/schedules', { config: { permission: { resource: 'audits', verb: 'list' } }, schema: { response: { 200: ScheduleListSchema } } }, async () => ({
-    schedules: await audits.listSchedules(),
+  api.get('/v1/audits/schedules', { config: { permission: { resource: 'audits', verb: 'list' } }, schema: { response: { 200: ScheduleListSchema } } }, async (request) => ({
+    schedules: await audits.listSchedules(caller(request)),
   }));
   api.put(
     '/v1/audits/schedules/:name',
@@ -158,7 +177,7 @@ export function registerAuditRunRoutes(app: FastifyInstance, services: ApiServic
     },
   );
   api.delete('/v1/audits/schedules/:name', { config: { permission: { resource: 'audits', verb: 'schedule' } }, schema: { params: ScheduleParamsSchema } }, async (request, reply) => {
-    await audits.deleteSchedule(request.params.name);
+    await audits.deleteSchedule(request.params.name, caller(request));
     return reply.status(204).send();
   });
 }

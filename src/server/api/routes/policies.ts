@@ -7,10 +7,14 @@ import { PolicyAddedSchema, PolicyListSchema, PolicyParamsSchema, PolicyUploadSc
 import type { StoredPolicy } from '../../../store/audit-policies.js';
 import type { ApiServices } from '../services.js';
 
-/** Policy files go up to 4 MiB (the real CIS Debian policy is 0.6 MiB); the default body limit is far lower. */
-const POLICY_BODY_LIMIT = 5 * 1024 * 1024;
-/** The Debian security tracker's full JSON is some 70 MB and growing. */
-export const VULNDB_BODY_LIMIT = 512 * 1024 * 1024;
+/** Policy files go up to 1 MiB, what an audit request carries (the real CIS Debian policy is 0.6 MiB); the default body limit is far lower. */
+const POLICY_BODY_LIMIT = 2 * 1024 * 1024;
+/**
+ * The Debian security tracker's full JSON is some 70 MB. Parsing JSON takes
+ * about 14 times its size in memory, so the limit stays well below what would
+ * exhaust a server's heap; larger data sets are imported in several files.
+ */
+export const VULNDB_BODY_LIMIT = 128 * 1024 * 1024;
 
 function customView(p: StoredPolicy) {
   return { id: p.id, name: p.name, format: p.format, checkCount: p.checkCount, builtin: false, createdBy: p.createdBy, updatedAt: p.updatedAt };

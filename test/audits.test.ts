@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { addToFixtureTree } from '../src/host/fixture-tree.js';
+import { startTlsServer, weakCertificate } from '../src/checks/tls/test-endpoints.js';
 import { testDatabases } from '../src/store/test-databases.js';
 import { joinAgent, mintApiToken, openRawDb, ShiftedClock, spawnCli, startTestServer, waitFor, withTempDir, type ErrorJson, type TestAgent, type TestServer } from './harness.js';
 
@@ -175,10 +176,10 @@ for (const database of testDatabases()) {
       assert.equal(libssl?.details?.installed, '3.0.11-1~deb12u1');
       assert.equal(libssl?.details?.fixed, '3.0.11-1~deb12u2');
       assert.match(libssl?.evidence ?? '', /3\.0\.11-1~deb12u1/);
-      // The API listener serves TLS 1.3 only with a certificate of the cluster CA, which no system root vouches for.
-      const tls = all.filter((f) => f.kind === 'tls' && f.status === 'fail').map((f) => f.ruleId);
-      assert.ok(tls.includes('tls-cert-untrusted'), `TLS findings: ${tls.join(', ')}`);
-      assert.ok(!tls.includes('tls-protocol-weak'), 'TLS 1.3 only is not weak');
+      // The API listener serves TLS 1.3 only with a certificate of the cluster CA, which the
+      // agent trusts besides the system roots: a clean endpoint, not an untrusted one.
+      const tls = all.filter((f) => f.kind === 'tls').map((f) => [f.ruleId, f.status]);
+      assert.deepEqual(tls, [['tls-endpoint', 'pass']]);
     });
 
     it('a scheduled run that finds a regression raises a drift event', async () => {
@@ -205,6 +206,23 @@ for (const database of testDatabases()) {
       assert.deepEqual(run.json.results.map((r) => r.nodeId), [prod.nodeId]);
       const scheduleRemoved = await t.api('DELETE', '/v1/audits/schedules/nightly');
       assert.equal(scheduleRemoved.status, 204);
+    });
+
+    it('a weak TLS endpoint appearing between two runs is drift', async () => {
+      const weak = await weakCertificate();
+      const endpoint = await startTlsServer({ key: weak.keyPem, cert: weak.certPem, minVersion: 'TLSv1', maxVersion: 'TLSv1.2', ciphers: 'AES128-SHA:@SECLEVEL=0' });
+      try {
+        const before = await t.lastEventId();
+        const view = await runAndWait(t, { selector: 'env=dev', policies: ['it-policy'], tlsListeners: false, tlsTargets: [`127.0.0.1:${endpoint.port}`] });
+        assert.equal(view.results[0]?.status, 'done');
+        const failing = (await findings(t, `node=${dev.nodeId}&kind=tls&status=fail`)).map((f) => f.ruleId).sort();
+        assert.deepEqual(failing, ['tls-cert-expired', 'tls-cert-self-signed', 'tls-cipher-cbc-sha1-tls10', 'tls-key-weak', 'tls-protocol-weak', 'tls-signature-weak']);
+        const drift = await t.waitForEvent('audit.drift', { nodeId: dev.nodeId, afterId: before });
+        assert.equal(drift.details.newTls, failing.length);
+        assert.equal(drift.details.regressed, 0);
+      } finally {
+        await endpoint.close();
+      }
     });
 
     it('findings, results and reports show only the nodes in the caller’s scope', async () => {
@@ -375,6 +393,9 @@ describe('audit CLI without a server', () => {
       const statuses = Object.fromEntries((report.nodes[0]?.findings ?? []).map((f) => [f.key, f.status]));
       assert.deepEqual(statuses, { 'check:it-policy/ssh-no-root': 'fail', 'check:it-policy/shadow-mode': 'pass', 'check:it-policy/ip-forward-off': 'pass' });
       await rm(root, { recursive: true, force: true });
+      const missing = spawnCli(['audit', 'local', '--root', join(dir, 'no-such-root'), '--policy-file', policy]);
+      assert.equal((await missing.exited).code, 2, missing.output());
+      assert.match(missing.output(), /--root .*no-such-root is not a directory/);
     });
   });
 });

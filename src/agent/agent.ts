@@ -88,7 +88,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
     this.#exec = new ExecRunner({ policy: options.exec ?? EXEC_DISABLED_POLICY, log: this.#log });
-    this.#audits = new AuditRunner({ policy: options.audit ?? DEFAULT_AUDIT_POLICY, root: options.root ?? '/', dataDir: options.dataDir, clock: this.#clock, log: this.#log });
+    this.#audits = new AuditRunner({ policy: options.audit ?? DEFAULT_AUDIT_POLICY, root: options.root ?? '/', dataDir: options.dataDir, clusterCaPem: identity.caPem, clock: this.#clock, log: this.#log });
   }
 
   static async start(options: AgentOptions): Promise<Agent> {

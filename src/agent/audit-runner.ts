@@ -27,6 +27,11 @@ export interface AuditRunnerDeps {
   root: string;
   /** The agent's data directory (key, certificate, configuration): never readable by a policy. */
   dataDir: string;
+  /**
+   * The cluster CA: Bulwark's own listeners on the node (and other services with
+   * cluster-issued certificates) are trusted in TLS scans, not flagged untrusted.
+   */
+  clusterCaPem?: string;
   clock: Clock;
   log: Logger;
 }
@@ -171,6 +176,7 @@ export class AuditRunner {
       deniedPaths: this.deniedPaths(),
       plan: { policies: request.scope.policies, inventory: request.scope.inventory, tlsListeners: request.scope.tlsListeners, tlsTargets: request.scope.tlsTargets },
       clockOffsetMs: this.deps.clock.now() - Date.now(),
+      ...(this.deps.clusterCaPem ? { tlsExtraCa: [this.deps.clusterCaPem] } : {}),
     };
     try {
       worker = startWorker(input);

@@ -21,6 +21,8 @@ export interface AuditWorkerInput {
   plan: AuditPlan;
   /** The runner's clock minus `Date.now()`, so that timestamps follow the runner's clock. */
   clockOffsetMs: number;
+  /** Extra roots a scanned TLS certificate may chain to (the cluster CA), besides the system's. */
+  tlsExtraCa?: string[];
 }
 
 export type AuditWorkerReply = { ok: true; output: AuditOutput } | { ok: false; message: string };
@@ -39,7 +41,7 @@ export function auditWorkerHost(input: Pick<AuditWorkerInput, 'root' | 'policy' 
 export async function runAuditJob(input: AuditWorkerInput): Promise<AuditWorkerReply> {
   try {
     const now = (): number => Date.now() + input.clockOffsetMs;
-    return { ok: true, output: await runAudit(auditWorkerHost(input), input.plan, { now }) };
+    return { ok: true, output: await runAudit(auditWorkerHost(input), input.plan, { now, ...(input.tlsExtraCa ? { tlsExtraCa: input.tlsExtraCa } : {}) }) };
   } catch (err) {
     return { ok: false, message: err instanceof Error ? err.message : String(err) };
   }

@@ -1,3 +1,4 @@
+import { rootCertificates } from 'node:tls';
 import { isLiveRoot, readHostFile } from '../host/host-file.js';
 import { collectOsRelease } from '../host/os-release.js';
 import { parseDpkgStatus, type DpkgPackage } from '../host/dpkg-status.js';
@@ -29,6 +30,8 @@ export interface AuditRunOptions {
   tlsBudgetMs?: number;
   /** How many listeners are scanned at most; default 64. */
   maxListeners?: number;
+  /** Roots trusted in TLS scans besides the system's (e.g. the cluster CA). */
+  tlsExtraCa?: readonly string[];
 }
 
 export interface PackageInventory {
@@ -123,7 +126,8 @@ export async function runAudit(host: AuditHost, plan: AuditPlan, options: AuditR
     targets.push(...listeners.filter((t) => !explicit.has(`${t.host}:${t.port}`)));
   }
   if (targets.length > 0) {
-    const results = await scanTlsEndpoints(targets, { now: now(), budgetMs: options.tlsBudgetMs ?? 5000, concurrency: 4, ...(options.signal ? { signal: options.signal } : {}) });
+    const ca = options.tlsExtraCa?.length ? [...rootCertificates, ...options.tlsExtraCa] : undefined;
+    const results = await scanTlsEndpoints(targets, { now: now(), budgetMs: options.tlsBudgetMs ?? 5000, concurrency: 4, ...(ca ? { ca } : {}), ...(options.signal ? { signal: options.signal } : {}) });
     for (const result of results) {
       findings.push(...tlsFindings(result));
       const where = `${result.target.host}:${result.target.port}`;

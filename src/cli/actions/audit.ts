@@ -201,6 +201,10 @@ async function readAdvisories(paths: readonly string[]): Promise<{ name: string;
 
 export async function auditLocal(flags: AuditLocalFlags): Promise<void> {
   const format = reportFormat(flags.format, ['table']);
+  // A mistyped root would otherwise audit an empty tree and report a score.
+  if (!(await stat(flags.root).then((s) => s.isDirectory(), () => false))) {
+    throw new BulwarkError('BAD_REQUEST', `--root ${flags.root} is not a directory; give the root of the tree to audit (/ for this machine)`);
+  }
   const minSeverity = severityAtLeast(flags.severity, '--severity');
   const policies: PolicySource[] = [];
   for (const file of flags.policyFile) {

@@ -14,6 +14,7 @@ export const ERROR_CATALOGUE = {
   INVALID_ADVISORIES: { status: 400, exit: 2, description: 'An advisory data set (OSV or Debian security tracker JSON) is malformed.' },
   INVALID_SCHEDULE: { status: 400, exit: 2, description: 'A schedule is not a valid cron expression.' },
   INVALID_TARGET: { status: 400, exit: 2, description: 'A TLS scan target is not of the form host:port.' },
+  INVALID_SHARE: { status: 400, exit: 2, description: 'An unseal key share is malformed, mistyped, from another set, repeated, or too few were given.' },
   INVALID_SSH_KEY: { status: 400, exit: 2, description: 'An SSH public key or certificate is malformed or of a kind Bulwark does not accept.' },
   UNAUTHENTICATED: { status: 401, exit: 3, description: 'No valid credential was presented.' },
   FORBIDDEN: { status: 403, exit: 3, description: 'The caller is authenticated but not allowed to do this.' },

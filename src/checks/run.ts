@@ -9,7 +9,7 @@ import type { AuditError, Finding } from './model.js';
 import { loadBuiltinPack } from './packs/index.js';
 import { evaluatePolicy, parsePolicy, type Policy } from './policy/index.js';
 import { parseTarget, scanTlsEndpoints, tlsFindings, type TlsTarget } from './tls/index.js';
-import { advisoryPackageKeys, matchVulnerabilities, type Advisory } from './vuln/index.js';
+import { indexAdvisories, matchVulnerabilities, type Advisory } from './vuln/index.js';
 
 /** A policy to evaluate: a built-in pack by id, or a policy's YAML text. */
 export type PolicySource = { builtin: string } | { id: string; text: string };
@@ -142,13 +142,5 @@ export async function runAudit(host: AuditHost, plan: AuditPlan, options: AuditR
 
 /** Matches an inventory against an advisory set held in memory (`bulwark audit local --vulndb`). */
 export function matchInventory(inventory: PackageInventory, advisories: readonly Advisory[]): Finding[] {
-  const index = new Map<string, Advisory[]>();
-  for (const advisory of advisories) {
-    for (const name of advisoryPackageKeys(advisory)) {
-      const list = index.get(name) ?? [];
-      list.push(advisory);
-      index.set(name, list);
-    }
-  }
-  return matchVulnerabilities({ packages: inventory.packages, ...(inventory.release ? { release: inventory.release } : {}), advisories: (name) => index.get(name) ?? [] });
+  return matchVulnerabilities({ packages: inventory.packages, ...(inventory.release ? { release: inventory.release } : {}), advisories: indexAdvisories(advisories) });
 }

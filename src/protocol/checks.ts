@@ -93,12 +93,10 @@ export const AuditResultSchema = z.object({
   failure: z.object({ code: short(64), message: short(1024) }).optional(),
 });
 
-export type AuditScope = z.infer<typeof AuditScopeSchema>;
 export type AuditPolicyRef = z.infer<typeof AuditPolicyRefSchema>;
 export type AuditRequest = z.infer<typeof AuditRequestSchema>;
 export type AuditResultMessage = z.infer<typeof AuditResultSchema>;
 export type Inventory = z.infer<typeof InventorySchema>;
-export type WireFinding = z.infer<typeof FindingSchema>;
 
 const POLICY_ID = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a policy id is letters, digits, ".", "_" or "-", at most 128 characters');
 

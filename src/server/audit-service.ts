@@ -184,7 +184,7 @@ export class AuditService {
   async dispatch(runId: string): Promise<void> {
     const run = await getRun(this.deps.store.db, runId);
     if (!run || run.status !== 'running') return;
-    const pending = (await pendingResults(this.deps.store.db, runId)).filter((r) => r.dispatchedAt === null);
+    const pending = await pendingResults(this.deps.store.db, runId, { undelivered: true });
     if (pending.length === 0) return;
     let policies: AuditPolicyRef[] | undefined;
     for (const result of pending) {

@@ -226,10 +226,12 @@ export async function listNodeResults(db: Kysely<Database>, runId: string): Prom
   return rows.map(toResult);
 }
 
-/** The pending results of a run that are still waiting to be sent (not dispatched yet) or all pending ones. */
-export async function pendingResults(db: Kysely<Database>, runId: string): Promise<NodeResultRecord[]> {
-  const rows = await db.selectFrom('audit_node_results').selectAll().where('run_id', '=', runId).where('status', '=', 'pending').execute();
-  return rows.map(toResult);
+/** The pending results of a run; with `undelivered`, only those not sent to their node yet. */
+export async function pendingResults(db: Kysely<Database>, runId: string, opts: { undelivered?: boolean } = {}): Promise<NodeResultRecord[]> {
+  let q = db.selectFrom('audit_node_results').selectAll().where('run_id', '=', runId).where('status', '=', 'pending');
+  // The sweep asks every few seconds for every running run: a large run's delivered results stay in the database.
+  if (opts.undelivered) q = q.where('dispatched_at', 'is', null);
+  return (await q.execute()).map(toResult);
 }
 
 export async function getResultByRequest(db: Kysely<Database>, requestId: string): Promise<NodeResultRecord | undefined> {

@@ -6,7 +6,7 @@ import { parseDuration } from '../../core/duration.js';
 import { parseSelector } from '../../core/labels.js';
 import { writeFileAtomic } from '../../core/fs.js';
 import { SEVERITIES, severityRank, summarize, type Finding, type Severity } from '../../checks/model.js';
-import { createRootedHost, parsePolicy } from '../../checks/policy/index.js';
+import { createRootedHost, parsePolicy, type Policy } from '../../checks/policy/index.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../../checks/report/index.js';
 import { matchInventory, runAudit, type PolicySource } from '../../checks/run.js';
 import { parseAdvisoryFile, type Advisory } from '../../checks/vuln/index.js';
@@ -199,6 +199,14 @@ async function readAdvisories(paths: readonly string[]): Promise<{ name: string;
   return files;
 }
 
+/** Reads and parses a policy file; either failing names the file (and for a bad policy, the line). */
+async function readPolicyFile(file: string): Promise<{ text: string; policy: Policy }> {
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new BulwarkError('BAD_REQUEST', `cannot read policy file ${file}`);
+  });
+  return { text, policy: parsePolicy(text, basename(file)) };
+}
+
 export async function auditLocal(flags: AuditLocalFlags): Promise<void> {
   const format = reportFormat(flags.format, ['table']);
   // A mistyped root would otherwise audit an empty tree and report a score.
@@ -208,11 +216,7 @@ export async function auditLocal(flags: AuditLocalFlags): Promise<void> {
   const minSeverity = severityAtLeast(flags.severity, '--severity');
   const policies: PolicySource[] = [];
   for (const file of flags.policyFile) {
-    const text = await readFile(file, 'utf8').catch(() => {
-      throw new BulwarkError('BAD_REQUEST', `cannot read policy file ${file}`);
-    });
-    // Refused here, with file and line, rather than reported as a policy error later.
-    const policy = parsePolicy(text, basename(file));
+    const { text, policy } = await readPolicyFile(file);
     policies.push({ id: policy.id, text });
   }
   const packs = flags.pack.length ? flags.pack : flags.policyFile.length ? [] : ['linux-baseline'];
@@ -275,20 +279,14 @@ export async function scheduleRemove(name: string, flags: ClientFlags): Promise<
 
 export async function policyValidate(files: string[]): Promise<void> {
   for (const file of files) {
-    const text = await readFile(file, 'utf8').catch(() => {
-      throw new BulwarkError('BAD_REQUEST', `cannot read policy file ${file}`);
-    });
-    const policy = parsePolicy(text, basename(file));
+    const { policy } = await readPolicyFile(file);
     process.stdout.write(`${file}: ok, policy "${clean(policy.id)}" (${policy.format}), ${policy.checks.length} checks\n`);
   }
 }
 
 export async function policyAdd(file: string, flags: ClientFlags & { json?: boolean }): Promise<void> {
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw new BulwarkError('BAD_REQUEST', `cannot read policy file ${file}`);
-  });
   // Validated here first: the error names the file and line without a round trip.
-  parsePolicy(text, basename(file));
+  const { text } = await readPolicyFile(file);
   const added = await (await audits(flags)).addPolicy(text, basename(file));
   if (flags.json) return printJson(added);
   process.stdout.write(`Policy "${clean(added.policy.id)}" ${added.created ? 'added' : 'replaced'}: ${added.policy.checkCount} checks; run it with \`bulwark audit run --pack ${added.policy.id}\`\n`);

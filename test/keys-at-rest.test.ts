@@ -12,6 +12,7 @@ import { systemClock } from '../src/core/clock.js';
 import { loadMasterKey } from '../src/keyring/master-key-file.js';
 import { MasterKeyKeyring } from '../src/keyring/master-key-keyring.js';
 import { loadOrCreateCluster } from '../src/server/cluster.js';
+import { offlineCipher } from '../src/server/key-service.js';
 import { ADMIN_TOKEN_FILE, MASTER_KEY_FILE } from '../src/server/server.js';
 import { joinAgent, startTestServer, type TestAgent, type TestServer } from './harness.js';
 
@@ -35,8 +36,8 @@ describe('keys at rest', () => {
 
   it('the CA private key appears in neither the SQLite file nor its WAL, as PEM, DER, base64 or raw scalar', async () => {
     // Decrypt the CA key exactly as the server does, with the master key from its file.
-    const keyring = new MasterKeyKeyring(await loadMasterKey(join(t.dataDir, MASTER_KEY_FILE)));
-    const cluster = await loadOrCreateCluster(t.server.store, keyring, systemClock, t.server.clusterName);
+    const cipher = await offlineCipher(t.server.store, new MasterKeyKeyring(await loadMasterKey(join(t.dataDir, MASTER_KEY_FILE))));
+    const cluster = await loadOrCreateCluster(t.server.store, cipher, systemClock, t.server.clusterName);
     assert.equal(cluster.created, false);
     assert.equal(cluster.ca.certPem, t.server.pki.caCertPem);
     const keyPem = cluster.ca.keyPem;
@@ -67,7 +68,7 @@ describe('keys at rest', () => {
     const all = Buffer.concat(contents);
     assert.ok(all.length > 0);
     // The sealed form is there (so these are the right files), the clear one is not.
-    assert.ok(all.includes(Buffer.from('bwk1.')), 'the sealed CA key is stored');
+    assert.ok(all.includes(Buffer.from('bwe1.')), 'the encrypted CA key is stored');
     assert.ok(all.includes(Buffer.from(t.server.pki.caCertPem.split('\n')[1] ?? '')), 'the CA certificate is stored');
     for (const [i, content] of contents.entries()) {
       for (const [what, needle] of needles) {

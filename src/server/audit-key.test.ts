@@ -1,9 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { ManualClock } from '../core/clock.js';
 import { generateAuditKey, signCheckpoint, verifyCheckpoint } from '../auditlog/checkpoint.js';
-import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
+import { ephemeralCipher } from '../keyring/record-cipher.js';
 import { getClusterState, setClusterState } from '../store/cluster-state.js';
 import { testDatabases } from '../store/test-databases.js';
 import { AUDIT_KEY_STATE, loadOrCreateAuditKey } from './audit-key.js';
@@ -12,7 +11,7 @@ for (const tdb of testDatabases()) {
   describe(`audit signing key (${tdb.name})`, () => {
     it('is created once, sealed by the keyring, and loaded unchanged', async () => {
       const store = await tdb.open();
-      const keyring = new MasterKeyKeyring(randomBytes(32));
+      const keyring = ephemeralCipher();
       try {
         const [a, b] = await Promise.all([loadOrCreateAuditKey(store, keyring, new ManualClock()), loadOrCreateAuditKey(store, keyring, new ManualClock())]);
         assert.deepEqual(a, b, 'concurrent starts agree on one key');
@@ -23,7 +22,7 @@ for (const tdb of testDatabases()) {
         assert.ok(raw.includes(a.keyId));
         const signature = signCheckpoint(again.privateKeyPem, { seq: 1, hash: 'a'.repeat(64) });
         assert.ok(verifyCheckpoint(a.publicKeyPem, { seq: 1, hash: 'a'.repeat(64), signature }));
-        await assert.rejects(loadOrCreateAuditKey(store, new MasterKeyKeyring(randomBytes(32)), new ManualClock()), (err: unknown) => (err as { code?: string }).code === 'DECRYPT_FAILED');
+        await assert.rejects(loadOrCreateAuditKey(store, ephemeralCipher(), new ManualClock()), (err: unknown) => (err as { code?: string }).code === 'DECRYPT_FAILED');
       } finally {
         await store.close();
       }
@@ -31,7 +30,7 @@ for (const tdb of testDatabases()) {
 
     it('refuses a stored public key that is not the sealed key’s own', async () => {
       const store = await tdb.open();
-      const keyring = new MasterKeyKeyring(randomBytes(32));
+      const keyring = ephemeralCipher();
       try {
         await loadOrCreateAuditKey(store, keyring, new ManualClock());
         const other = generateAuditKey();

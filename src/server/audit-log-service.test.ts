@@ -1,18 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { ManualClock } from '../core/clock.js';
 import { silentLogger } from '../core/logger.js';
 import { REDACTED } from '../auditlog/entry.js';
-import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
+import { ephemeralCipher } from '../keyring/record-cipher.js';
 import { listCheckpoints } from '../store/audit-log.js';
 import type { Store } from '../store/store.js';
 import { testDatabases } from '../store/test-databases.js';
 import { loadOrCreateAuditKey } from './audit-key.js';
 import { AuditLogService, type AuditAppendInput } from './audit-log-service.js';
 
-const keyring = new MasterKeyKeyring(randomBytes(32));
+const keyring = ephemeralCipher();
 
 const entry = (i: number, over: Partial<AuditAppendInput> = {}): AuditAppendInput => ({
   actor: 'user:alice',

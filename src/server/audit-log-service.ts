@@ -82,9 +82,13 @@ export class AuditLogService {
     this.#checkpointIntervalMs = opts.checkpointIntervalMs ?? 5 * 60_000;
     this.#maxBatch = opts.maxBatch ?? 500;
     // Parsed once: PEM parsing would otherwise cost more than the signature itself.
-    const privateKey = createPrivateKey(opts.key.privateKeyPem);
+    // Without the private key (offline verification of a sealed cluster) the service can verify but not sign.
+    const privateKey = opts.key.privateKeyPem === '' ? undefined : createPrivateKey(opts.key.privateKeyPem);
     const keyId = opts.key.keyId;
-    this.#sign = (seq, hash) => ({ signature: signCheckpoint(privateKey, { seq, hash }), keyId });
+    this.#sign = (seq, hash) => {
+      if (!privateKey) throw new BulwarkError('AUDIT_UNAVAILABLE', 'this audit log service was opened to verify only');
+      return { signature: signCheckpoint(privateKey, { seq, hash }), keyId };
+    };
     // A quiet log still gets its last entries signed within about one interval.
     const period = Math.max(1000, Math.min(this.#checkpointIntervalMs, 60_000));
     this.#timer = setInterval(() => void this.checkpointIfDue(), period);

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
-import type { Keyring } from '../keyring/keyring.js';
+import type { RecordCipher } from '../keyring/record-cipher.js';
 import { createRootCa, type CaMaterial } from '../pki/ca.js';
 import { caPin } from '../pki/pin.js';
 import type { Store } from '../store/open.js';
@@ -18,8 +18,8 @@ export interface ClusterIdentity {
   created: boolean;
 }
 
-/** The associated data that binds the sealed CA key to its row. */
-const caKeyContext = (clusterName: string): string => `cluster_state:${CA_KEY}:${clusterName}`;
+/** Binds the encrypted CA key to its row. */
+const caKeyBinding = { table: 'cluster_state', id: CA_KEY, version: 1 } as const;
 
 /**
  * Loads the cluster's name and CA, creating them on first start. The CA private
@@ -27,7 +27,7 @@ const caKeyContext = (clusterName: string): string => `cluster_state:${CA_KEY}:$
  * empty PostgreSQL agree on one CA: the insert that loses is discarded and both
  * read back the winner.
  */
-export async function loadOrCreateCluster(store: Store, keyring: Keyring, clock: Clock, wantedName: string): Promise<ClusterIdentity> {
+export async function loadOrCreateCluster(store: Store, cipher: RecordCipher, clock: Clock, wantedName: string): Promise<ClusterIdentity> {
   await setClusterStateIfAbsent(store.db, NAME_KEY, wantedName, clock.now());
   const clusterName = (await getClusterState(store.db, NAME_KEY)) ?? wantedName;
   let created = false;
@@ -36,13 +36,13 @@ export async function loadOrCreateCluster(store: Store, keyring: Keyring, clock:
     const ca = await createRootCa({ clusterName, notBefore: now - 60_000, notAfter: now + CA_LIFETIME_MS });
     const stored = JSON.stringify({
       certPem: ca.certPem,
-      sealedKey: keyring.seal(Buffer.from(ca.keyPem), caKeyContext(clusterName)),
+      sealedKey: await cipher.encrypt(Buffer.from(ca.keyPem), caKeyBinding),
     });
     created = await setClusterStateIfAbsent(store.db, CA_KEY, stored, now);
   }
   const raw = await getClusterState(store.db, CA_KEY);
   if (raw === undefined) throw new BulwarkError('INTERNAL', 'the cluster CA could not be stored');
   const { certPem, sealedKey } = JSON.parse(raw) as { certPem: string; sealedKey: string };
-  const keyPem = keyring.open(sealedKey, caKeyContext(clusterName)).toString('utf8');
+  const keyPem = (await cipher.decrypt(sealedKey, caKeyBinding)).toString('utf8');
   return { clusterName, ca: { certPem, keyPem }, caPin: caPin(certPem), created };
 }

@@ -4,7 +4,7 @@ import { newId } from '../core/ids.js';
 import { BackoffLimiter } from '../core/rate-limiter.js';
 import { mintToken, parseToken, secretMatches } from '../core/secret-token.js';
 import { randomBytes } from 'node:crypto';
-import type { Keyring } from '../keyring/keyring.js';
+import type { RecordBinding, RecordCipher } from '../keyring/record-cipher.js';
 import { checkPasswordPolicy, hashPassword, verifyAgainstDummy, verifyPassword } from '../access/password.js';
 import { base32Encode, generateTotpSecret, otpauthUri, verifyTotp } from '../access/totp.js';
 import type { Store } from '../store/open.js';
@@ -65,7 +65,7 @@ export class IdentityService {
     private readonly deps: {
       store: Store;
       clock: Clock;
-      keyring: Keyring;
+      cipher: RecordCipher;
       access: AccessService;
       sessionTtlMs: number;
       onLogin: LoginObserver;
@@ -229,7 +229,7 @@ export class IdentityService {
   }
 
   async #checkTotp(user: UserRecord, attempt: LoginAttempt): Promise<void> {
-    const secret = this.deps.keyring.open(user.totpSecret ?? '', totpContext(user.id));
+    const secret = await this.deps.cipher.decrypt(user.totpSecret ?? '', totpBinding(user.id));
     const result = verifyTotp(secret, attempt.totp ?? '', this.deps.clock.now(), {
       algorithm: (user.totpAlgorithm ?? 'SHA1') as 'SHA1' | 'SHA256',
       lastUsedStep: user.totpLastStep,
@@ -274,7 +274,7 @@ export class IdentityService {
       await this.#checkTotp(user, { user: user.name, password: '', totp: currentCode, source: 'mfa-enroll' });
     }
     const secret = generateTotpSecret('SHA1');
-    await updateUser(this.deps.store.db, user.id, { totpPending: this.deps.keyring.seal(secret, pendingTotpContext(user.id)) }, this.deps.clock.now());
+    await updateUser(this.deps.store.db, user.id, { totpPending: await this.deps.cipher.encrypt(secret, pendingTotpBinding(user.id)) }, this.deps.clock.now());
     const encoded = base32Encode(secret);
     return { uri: otpauthUri({ issuer: TOTP_ISSUER, account: user.name, secret, algorithm: 'SHA1', digits: 6, periodSeconds: 30 }), secret: encoded };
   }
@@ -283,7 +283,7 @@ export class IdentityService {
   async confirmMfaEnrollment(principal: Principal, code: string): Promise<void> {
     const user = await this.#userOf(principal);
     if (user.totpPending === null) throw new BulwarkError('CONFLICT', 'no MFA enrolment is in progress; run `bulwark mfa enroll` first');
-    const secret = this.deps.keyring.open(user.totpPending, pendingTotpContext(user.id));
+    const secret = await this.deps.cipher.decrypt(user.totpPending, pendingTotpBinding(user.id));
     const result = verifyTotp(secret, code, this.deps.clock.now(), { algorithm: 'SHA1', lastUsedStep: user.totpLastStep });
     if (!result.ok || !(await claimTotpStep(this.deps.store.db, user.id, result.step))) {
       throw new BulwarkError('UNAUTHENTICATED', 'the code does not match; check the authenticator clock and try the next code');
@@ -292,7 +292,7 @@ export class IdentityService {
     await updateUser(
       this.deps.store.db,
       user.id,
-      { totpSecret: this.deps.keyring.seal(secret, totpContext(user.id)), totpAlgorithm: 'SHA1', totpPending: null, mfaEnrolledAt: now },
+      { totpSecret: await this.deps.cipher.encrypt(secret, totpBinding(user.id)), totpAlgorithm: 'SHA1', totpPending: null, mfaEnrolledAt: now },
       now,
     );
     await revokeUserSessions(this.deps.store.db, user.id, now);
@@ -398,12 +398,12 @@ function assertMayGrant(caller: Principal, roles: readonly string[], targetUserI
   if (foreign.length > 0) throw new BulwarkError('FORBIDDEN', `you may only grant roles you hold yourself, and only an admin grants admin (not: ${foreign.join(', ')})`);
 }
 
-/** Associated data binding a sealed TOTP seed to its user, so seeds cannot be swapped between rows. */
-function totpContext(userId: string): string {
-  return `users.totp_secret:${userId}`;
+/** Binds an encrypted TOTP seed to its user, so seeds cannot be swapped between rows. */
+function totpBinding(userId: string): RecordBinding {
+  return { table: 'users.totp_secret', id: userId, version: 1 };
 }
 
-/** A seed awaiting confirmation is sealed apart, so it cannot be moved into force without its first code. */
-function pendingTotpContext(userId: string): string {
-  return `users.totp_pending:${userId}`;
+/** A seed awaiting confirmation is encrypted apart, so it cannot be moved into force without its first code. */
+function pendingTotpBinding(userId: string): RecordBinding {
+  return { table: 'users.totp_pending', id: userId, version: 1 };
 }

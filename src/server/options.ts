@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayLimits } from './agent-gateway.js';
+import type { KeyServiceOptions } from './key-service.js';
 
 export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 
@@ -41,6 +42,8 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** How often the audit sweep fires due schedules and fails overdue results. Default 5 s. */
   auditTickMs?: number;
+  /** Limits and timings of the keyring (tests lower them). */
+  keyring?: KeyServiceOptions;
   clock?: Clock;
   logger?: Logger;
 }

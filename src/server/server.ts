@@ -10,6 +10,7 @@ import { writeFileAtomic } from '../core/fs.js';
 import { VERSION } from '../core/version.js';
 import { loadOrCreateMasterKey } from '../keyring/master-key-file.js';
 import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
+import { KeyService } from './key-service.js';
 import { renewalTime } from '../pki/renewal.js';
 import { openStore, type Store } from '../store/open.js';
 import { sql } from 'kysely';
@@ -131,16 +132,17 @@ export class Server {
     }
   }
 
-  static async #assemble(input: ServerOptions, options: ResolvedServerOptions, store: Store, keyring: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
-    const cluster = await loadOrCreateCluster(store, keyring, clock, options.clusterName);
-    const audit = new AuditLogService({ store, clock, log, key: await loadOrCreateAuditKey(store, keyring, clock) });
+  static async #assemble(input: ServerOptions, options: ResolvedServerOptions, store: Store, master: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
     const events = new EventLog(store, clock, log);
+    const keys = await KeyService.open({ store, clock, log, onEvent: async (type, details) => void (await events.append(type, null, details)) }, master, input.keyring);
+    const cluster = await loadOrCreateCluster(store, keys, clock, options.clusterName);
+    const audit = new AuditLogService({ store, clock, log, key: await loadOrCreateAuditKey(store, keys, clock) });
     const pki = new PkiService({ ca: cluster.ca, clusterName: cluster.clusterName, store, clock, nodeLifetimeMs: options.nodeCertLifetimeMs });
     const access = new AccessService({ store, clock, log });
     const identity = new IdentityService({
       store,
       clock,
-      keyring,
+      cipher: keys,
       access,
       sessionTtlMs: options.sessionTtlMs,
       onLogin: async ({ user, source, ok, reason }) => {
@@ -209,7 +211,7 @@ export class Server {
         identity,
         access,
         audit,
-        sshCa: await loadOrCreateSshCa(store, keyring, clock),
+        sshCa: await loadOrCreateSshCa(store, keys, clock),
         exec: new ExecService({ nodes, access, audit, clock, log, session: (id) => gateway.session(id) }),
         audits,
         store,

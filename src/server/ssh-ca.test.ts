@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { ManualClock } from '../core/clock.js';
-import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
+import { ephemeralCipher } from '../keyring/record-cipher.js';
 import { parseSshCertificate, signSshUserCertificate } from '../pki/ssh-cert.js';
 import { formatSshPublicKey, parseSshPublicKey } from '../pki/ssh-keys.js';
 import { getClusterState, setClusterState } from '../store/cluster-state.js';
@@ -14,7 +14,7 @@ for (const tdb of testDatabases()) {
     it('is created once, sealed at rest, and loads back the same', async () => {
       const store = await tdb.open();
       try {
-        const keyring = new MasterKeyKeyring(randomBytes(32));
+        const keyring = ephemeralCipher();
         const clock = new ManualClock();
         const first = await loadOrCreateSshCa(store, keyring, clock);
         assert.equal(first.created, true);
@@ -44,9 +44,9 @@ for (const tdb of testDatabases()) {
         assert.equal(parseSshCertificate(cert).caFingerprint, first.fingerprint);
 
         // Another master key cannot open it; a sealed key moved into this row cannot either.
-        await assert.rejects(loadOrCreateSshCa(store, new MasterKeyKeyring(randomBytes(32)), clock), { code: 'DECRYPT_FAILED' });
+        await assert.rejects(loadOrCreateSshCa(store, ephemeralCipher(), clock), { code: 'DECRYPT_FAILED' });
         const stored = JSON.parse(raw) as { publicKey: string; sealedKey: string };
-        const foreign = keyring.seal(Buffer.from(first.privateKeyPem), 'cluster_state:pki.ca:prod');
+        const foreign = await keyring.encrypt(Buffer.from(first.privateKeyPem), { table: 'cluster_state', id: 'pki.ca', version: 1 });
         await setClusterState(store.db, 'ssh.user_ca', JSON.stringify({ ...stored, sealedKey: foreign }), clock.now());
         await assert.rejects(loadOrCreateSshCa(store, keyring, clock), { code: 'DECRYPT_FAILED' });
         await setClusterState(store.db, 'ssh.user_ca', 'not json', clock.now());
@@ -60,7 +60,7 @@ for (const tdb of testDatabases()) {
       const store = await tdb.open();
       const twin = await tdb.openTwin(store);
       try {
-        const keyring = new MasterKeyKeyring(randomBytes(32));
+        const keyring = ephemeralCipher();
         const clock = new ManualClock();
         const [a, b] = await Promise.all([loadOrCreateSshCa(store, keyring, clock), loadOrCreateSshCa(twin, keyring, clock)]);
         assert.equal(a.publicKey, b.publicKey);

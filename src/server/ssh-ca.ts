@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
-import type { Keyring } from '../keyring/keyring.js';
+import type { RecordCipher } from '../keyring/record-cipher.js';
 import { generateSshCa, parseSshPublicKey, sshCaPublicKeyFromPrivate } from '../pki/ssh-keys.js';
 import type { Store } from '../store/open.js';
 import { getClusterState, setClusterStateIfAbsent } from '../store/cluster-state.js';
@@ -9,8 +9,8 @@ import { getClusterState, setClusterStateIfAbsent } from '../store/cluster-state
 const SSH_CA_KEY = 'ssh.user_ca';
 const SSH_SERIAL_KEY = 'ssh.user_ca.serial';
 
-/** Binds the sealed SSH CA key to its row, so a ciphertext moved to another row fails to open. */
-const sshCaKeyContext = `cluster_state:${SSH_CA_KEY}`;
+/** Binds the encrypted SSH CA key to its row, so a ciphertext moved to another row fails to open. */
+const sshCaKeyBinding = { table: 'cluster_state', id: SSH_CA_KEY, version: 1 } as const;
 
 export interface SshCaMaterial {
   /** `ssh-ed25519 AAAA… bulwark-user-ca`, for sshd's `TrustedUserCAKeys`. */
@@ -29,13 +29,13 @@ export interface SshCaMaterial {
  * ciphertext. Replicas starting together on an empty PostgreSQL agree on one CA:
  * the losing insert is discarded and every replica reads back the winner.
  */
-export async function loadOrCreateSshCa(store: Store, keyring: Keyring, clock: Clock): Promise<SshCaMaterial> {
+export async function loadOrCreateSshCa(store: Store, cipher: RecordCipher, clock: Clock): Promise<SshCaMaterial> {
   let created = false;
   if ((await getClusterState(store.db, SSH_CA_KEY)) === undefined) {
     const ca = generateSshCa();
     const stored = JSON.stringify({
       publicKey: ca.publicKey,
-      sealedKey: keyring.seal(Buffer.from(ca.privateKeyPem), sshCaKeyContext),
+      sealedKey: await cipher.encrypt(Buffer.from(ca.privateKeyPem), sshCaKeyBinding),
     });
     created = await setClusterStateIfAbsent(store.db, SSH_CA_KEY, stored, clock.now());
   }
@@ -51,7 +51,7 @@ export async function loadOrCreateSshCa(store: Store, keyring: Keyring, clock: C
   if (typeof publicKey !== 'string' || typeof sealedKey !== 'string') {
     throw new BulwarkError('KEY_FILE_INVALID', `cluster_state ${SSH_CA_KEY} is corrupted`);
   }
-  const privateKeyPem = keyring.open(sealedKey, sshCaKeyContext).toString('utf8');
+  const privateKeyPem = (await cipher.decrypt(sealedKey, sshCaKeyBinding)).toString('utf8');
   // A stored public key that is not the private key's would make every certificate
   // fail at sshd, far from the cause; say so here instead.
   const parsed = parseSshPublicKey(publicKey);

@@ -248,6 +248,7 @@ export interface Database {
   certificates: CertificatesTable;
   events: EventsTable;
   cluster_state: ClusterStateTable;
+  keyring_keys: KeyringKeysTable;
   users: UsersTable;
   sessions: SessionsTable;
   roles: RolesTable;
@@ -261,4 +262,13 @@ export interface Database {
   audit_policies: AuditPoliciesTable;
   advisories: AdvisoriesTable;
   advisory_packages: AdvisoryPackagesTable;
+}
+
+export interface KeyringKeysTable {
+  version: number;
+  sealed: string;
+  state: string;
+  encryptions: number;
+  created_at: number;
+  retired_at: number | null;
 }

@@ -7,7 +7,8 @@ import { loadMasterKey } from '../../keyring/master-key-file.js';
 import { MasterKeyKeyring } from '../../keyring/master-key-keyring.js';
 import { getClusterState } from '../../store/cluster-state.js';
 import { openStore } from '../../store/open.js';
-import { AUDIT_KEY_STATE, loadOrCreateAuditKey } from '../../server/audit-key.js';
+import { AUDIT_KEY_STATE, loadAuditPublicKey, loadOrCreateAuditKey } from '../../server/audit-key.js';
+import { offlineCipher } from '../../server/key-service.js';
 import { AuditLogService } from '../../server/audit-log-service.js';
 import { MASTER_KEY_FILE } from '../../server/server.js';
 import type { VerifyResult } from '../../auditlog/verify.js';
@@ -28,8 +29,12 @@ export async function verifyAuditOffline(flags: { dataDir: string; db?: string }
     if ((await getClusterState(store.db, AUDIT_KEY_STATE)) === undefined) {
       throw new BulwarkError('NOT_INITIALISED', `no audit log key in this database; is ${flags.db ?? flags.dataDir} the server's?`);
     }
-    const keyring = new MasterKeyKeyring(await loadMasterKey(join(flags.dataDir, MASTER_KEY_FILE)));
-    const key = await loadOrCreateAuditKey(store, keyring, systemClock);
+    const keyFile = join(flags.dataDir, MASTER_KEY_FILE);
+    // With the key file the stored public key is checked against the encrypted private key; a cluster
+    // unlocked by passphrase or shares is verified against the stored public key alone.
+    const key = existsSync(keyFile)
+      ? await loadOrCreateAuditKey(store, await offlineCipher(store, new MasterKeyKeyring(await loadMasterKey(keyFile))), systemClock)
+      : { ...(await loadAuditPublicKey(store)), privateKeyPem: '' };
     const service = new AuditLogService({ store, clock: systemClock, log: silentLogger, key });
     try {
       return { ...(await service.verify()), keyId: key.keyId };

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
@@ -8,7 +7,7 @@ import { ManualClock } from '../../core/clock.js';
 import { BulwarkError, errorBody, isBulwarkError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import { AuditClient } from '../../client/audit-client.js';
-import { MasterKeyKeyring } from '../../keyring/master-key-keyring.js';
+import { ephemeralCipher } from '../../keyring/record-cipher.js';
 import { createRootCa } from '../../pki/ca.js';
 import { issueServerCertificate } from '../../pki/issue.js';
 import { registerAuditRoutes } from '../../server/api/routes/audit.js';
@@ -42,7 +41,7 @@ describe('audit API and client over HTTPS', () => {
   before(async () => {
     store = await openStore({ url: ':memory:' });
     const clock = new ManualClock();
-    audit = new AuditLogService({ store, clock, key: await loadOrCreateAuditKey(store, new MasterKeyKeyring(randomBytes(32)), clock), log: silentLogger });
+    audit = new AuditLogService({ store, clock, key: await loadOrCreateAuditKey(store, ephemeralCipher(), clock), log: silentLogger });
     const now = Date.now();
     const ca = await createRootCa({ clusterName: 'test', notBefore: now - 60_000, notAfter: now + 86_400_000 });
     const leaf = await issueServerCertificate(ca, { commonName: '127.0.0.1', dnsNames: [], ipAddresses: ['127.0.0.1'], notBefore: now - 60_000, notAfter: now + 86_400_000 });

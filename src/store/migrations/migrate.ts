@@ -7,6 +7,7 @@ import { access } from './0002-access.js';
 import { auditLog } from './0003-audit-log.js';
 import { tokenMakerAndPendingMfa } from './0004-token-maker-and-pending-mfa.js';
 import { audits } from './0005-audits.js';
+import { keyring } from './0006-keyring.js';
 
 /** Every migration, by name; names sort in the order they run. Append, never edit. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -15,6 +16,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0003-audit-log': auditLog,
   '0004-token-maker-and-pending-mfa': tokenMakerAndPendingMfa,
   '0005-audits': audits,
+  '0006-keyring': keyring,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

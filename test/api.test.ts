@@ -11,7 +11,8 @@ import { requireRoutePermissions } from '../src/server/api/app.js';
 import type { RouteEntry } from '../src/server/api/permissions.js';
 import { httpsCall, startTestServer, type ErrorJson, type TestServer } from './harness.js';
 
-const PUBLIC_URLS = ['/healthz', '/readyz', '/v1/openapi.json', '/v1/pki/crl', '/v1/login'];
+// Unseal is public on purpose: the passphrase or share it carries is the credential (rate limited per address).
+const PUBLIC_URLS = ['/healthz', '/readyz', '/v1/openapi.json', '/v1/pki/crl', '/v1/login', '/v1/sys/seal-status', '/v1/sys/unseal'];
 
 function assertErrorBody(json: unknown, context: string): asserts json is ErrorJson {
   assert.ok(typeof json === 'object' && json !== null, `${context}: a JSON object`);

@@ -28,6 +28,7 @@ import {
   startTestServer,
   uniqueName,
   userWithMfa,
+  waitFor,
   type ApiResponse,
   type ErrorJson,
   type TestAgent,
@@ -81,6 +82,8 @@ interface Case {
   freshCredential?: boolean;
   /** The request for one caller; objects it acts on are made here, one per caller when the row changes them. */
   request: (c: Ctx, who: Caller, token: string | null) => Promise<{ url: string; body?: unknown; headers?: Record<string, string> }>;
+  /** Undoes what an allowed call did that would spoil later rows (sealing the server). */
+  after?: (c: Ctx, who: Caller, status: number) => Promise<void>;
   expect: Expect;
 }
 
@@ -118,8 +121,29 @@ async function freshSchedule(c: Ctx): Promise<string> {
   return name;
 }
 
+/** A secret to deliver (written by the bootstrap admin). */
+async function matrixSecret(c: Ctx): Promise<string> {
+  const res = await c.t.api('PUT', '/v1/secrets/data/matrix/delivered', { value: Buffer.from('matrix').toString('base64') });
+  assert.equal(res.status, 200, res.body);
+  return 'matrix/delivered';
+}
+
+async function freshDelivery(c: Ctx): Promise<string> {
+  const res = await c.t.api<{ id: string }>('POST', '/v1/secret-deliveries', { path: await matrixSecret(c), selector: 'env=staging', dest: `/srv/matrix/${uniqueName('dest')}`, mode: '0400' });
+  assert.equal(res.status, 201, res.body);
+  return res.json.id;
+}
+
 async function freshUser(c: Ctx): Promise<string> {
   return (await createUser(c.t, { roles: ['viewer'] })).name;
+}
+
+/** A secret of its own (path with slashes, as the wildcard routes take it), written by the bootstrap admin. */
+async function freshSecret(c: Ctx): Promise<string> {
+  const path = `matrix/${uniqueName('secret')}`;
+  const res = await c.t.api('PUT', `/v1/secrets/data/${path}`, { value: Buffer.from('matrix').toString('base64') });
+  assert.equal(res.status, 200, res.body);
+  return path;
 }
 
 /**
@@ -162,6 +186,11 @@ const MATRIX: Record<string, Row> = {
       },
     ],
   },
+  'PATCH /v1/nodes/:node/labels': one({
+    // Labels decide which secrets a node receives: only the admin (wildcard) may edit them.
+    request: async (c) => ({ url: `/v1/nodes/${c.staging.nodeId}/labels`, body: { set: { touched: 'yes' } } }),
+    expect: e(401, 403, 200, 403, 403, 403, 403),
+  }),
   'POST /v1/exec': {
     cases: [
       {
@@ -321,10 +350,53 @@ const MATRIX: Record<string, Row> = {
     expect: e(401, 403, 200, 403, 403, 403, 403),
   }),
 
+  // ---- secrets store (admin only by default; the auditor lists names and versions, never values)
+  'GET /v1/secrets': one({ request: get('/v1/secrets'), expect: e(401, 403, 200, 403, 200, 403, 403) }),
+  'GET /v1/secrets/data/*': one({ request: async (c) => ({ url: `/v1/secrets/data/${await freshSecret(c)}` }), expect: e(401, 403, 200, 403, 403, 403, 403) }),
+  'PUT /v1/secrets/data/*': one({
+    request: async () => ({ url: `/v1/secrets/data/matrix/${uniqueName('put')}`, body: { value: Buffer.from('matrix').toString('base64') } }),
+    expect: e(401, 403, 200, 403, 403, 403, 403),
+  }),
+  'DELETE /v1/secrets/data/*': one({ request: async (c) => ({ url: `/v1/secrets/data/${await freshSecret(c)}` }), expect: e(401, 403, 200, 403, 403, 403, 403) }),
+  'GET /v1/secrets/versions/*': one({ request: async (c) => ({ url: `/v1/secrets/versions/${await freshSecret(c)}` }), expect: e(401, 403, 200, 403, 200, 403, 403) }),
+  'POST /v1/secrets/rollback/*': one({
+    request: async (c) => ({ url: `/v1/secrets/rollback/${await freshSecret(c)}`, body: { version: 1 } }),
+    expect: e(401, 403, 200, 403, 403, 403, 403),
+  }),
+
   // ---- SSH certificates
   'POST /v1/ssh/sign': one({
     request: async (c) => ({ url: '/v1/ssh/sign', body: { publicKey: c.sshPublicKey, principals: ['ubuntu'], ttlSeconds: 600 } }),
     expect: e(401, 403, 200, 200, 403, 403, 403),
+  }),
+
+  // ---- secret deliveries (creating one needs secrets: deliver on every node; listing shows per-node status)
+  'POST /v1/secret-deliveries': one({
+    request: async (c) => ({ url: '/v1/secret-deliveries', body: { path: await matrixSecret(c), selector: 'env=staging', dest: `/srv/matrix/${uniqueName('dest')}`, mode: '0400' } }),
+    expect: e(401, 403, 201, 403, 403, 403, 403),
+  }),
+  'GET /v1/secret-deliveries': one({ request: get('/v1/secret-deliveries'), expect: e(401, 403, 200, 403, 200, 403, 403) }),
+  'DELETE /v1/secret-deliveries/:id': one({
+    request: async (c) => ({ url: `/v1/secret-deliveries/${await freshDelivery(c)}` }),
+    expect: e(401, 403, 204, 403, 403, 403, 403),
+  }),
+
+  // ---- keyring (unseal is public: the passphrase or share is the credential)
+  'GET /v1/sys/seal-status': one({ request: get('/v1/sys/seal-status'), expect: ALL(200) }),
+  'POST /v1/sys/unseal': one({ request: async () => ({ url: '/v1/sys/unseal', body: {} }), expect: ALL(200) }),
+  'GET /v1/keys/status': one({ request: get('/v1/keys/status'), expect: e(401, 403, 200, 403, 200, 403, 403) }),
+  'POST /v1/keys/rotate': one({ request: async () => ({ url: '/v1/keys/rotate' }), expect: e(401, 403, 200, 403, 403, 403, 403) }),
+  'POST /v1/keys/rekey': one({ request: async () => ({ url: '/v1/keys/rekey', body: { method: 'file' } }), expect: e(401, 403, 200, 403, 403, 403, 403) }),
+  'POST /v1/sys/seal': one({
+    request: async () => ({ url: '/v1/sys/seal' }),
+    // The admin's call seals the server: unseal it again (with its key file) for the rows after this one.
+    // (The agents do not come back: the TOTP rows moved the server clock past their certificates.)
+    after: async (c, _who, status) => {
+      if (status !== 202) return;
+      await waitFor(() => c.t.server.sealed, { message: 'the server seals' });
+      await c.t.server.unseal({});
+    },
+    expect: e(401, 403, 202, 403, 403, 403, 403),
   }),
 };
 
@@ -425,6 +497,7 @@ describe('authorisation matrix: every route × every kind of caller', () => {
         const token = await c.credential(who, kase.freshCredential === true);
         const { url, body, headers } = await kase.request(c, who, token);
         const res: ApiResponse<unknown> = await c.t.api(method, url, body, { token, ...(headers ? { headers } : {}) });
+        await kase.after?.(c, who, res.status);
         const want = kase.expect[who];
         const label = `${key}${kase.name ? ` (${kase.name})` : ''} as ${who}`;
         if (res.status !== want) {

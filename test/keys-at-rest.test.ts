@@ -4,8 +4,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock } from '../src/core/clock.js';
@@ -14,7 +15,11 @@ import { MasterKeyKeyring } from '../src/keyring/master-key-keyring.js';
 import { loadOrCreateCluster } from '../src/server/cluster.js';
 import { offlineCipher } from '../src/server/key-service.js';
 import { ADMIN_TOKEN_FILE, MASTER_KEY_FILE } from '../src/server/server.js';
-import { joinAgent, startTestServer, type TestAgent, type TestServer } from './harness.js';
+import { base32Encode } from '../src/access/totp.js';
+import { loadOrCreateAuditKey } from '../src/server/audit-key.js';
+import { loadOrCreateSshCa } from '../src/server/ssh-ca.js';
+import { testDatabases } from '../src/store/test-databases.js';
+import { joinAgent, POSTGRES_URL, ShiftedClock, startTestServer, userWithMfa, type TestAgent, type TestServer } from './harness.js';
 
 async function mode(path: string): Promise<number> {
   return (await stat(path)).mode & 0o777;
@@ -89,3 +94,70 @@ describe('keys at rest', () => {
     assert.equal(await mode(join(agent.dataDir, 'node.key')), 0o600);
   });
 });
+
+/** A value in the forms it could leak in. */
+function forms(what: string, raw: Buffer): [string, Buffer][] {
+  return [
+    [`${what} (raw)`, raw],
+    [`${what} (hex)`, Buffer.from(raw.toString('hex'))],
+    [`${what} (base64)`, Buffer.from(raw.toString('base64').replace(/=+$/, ''))],
+    [`${what} (base64url)`, Buffer.from(raw.toString('base64url'))],
+  ];
+}
+
+/** The DER body of a PEM key, as bytes and as its base64 lines. */
+function pemForms(what: string, pem: string): [string, Buffer][] {
+  const body = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  return [[`${what} (PEM line)`, Buffer.from(pem.split('\n')[1] ?? '')], ...forms(what, Buffer.from(body, 'base64'))];
+}
+
+for (const db of testDatabases()) {
+  describe(`marker values written through every path never reach the database in clear (${db.kind})`, () => {
+    it('secret values, TOTP seeds, the CA, SSH CA and audit keys: absent from the SQLite file and WAL, or a pg_dump', async () => {
+      const clock = new ShiftedClock();
+      const t = await startTestServer({ database: db, clock });
+      try {
+        const marker = Buffer.from(`bulwark-marker-${randomBytes(12).toString('hex')}`);
+        const put = await t.api('PUT', '/v1/secrets/data/marker/one', { value: marker.toString('base64') });
+        assert.equal(put.status, 200, put.body);
+        // A second version and a rollback: every version's value is encrypted.
+        const marker2 = Buffer.from(`bulwark-marker-${randomBytes(12).toString('hex')}`);
+        assert.equal((await t.api('PUT', '/v1/secrets/data/marker/one', { value: marker2.toString('base64') })).status, 200);
+        const user = await userWithMfa(t, clock);
+
+        const cipher = await offlineCipher(t.server.store, new MasterKeyKeyring(await loadMasterKey(join(t.dataDir, MASTER_KEY_FILE))));
+        const ca = await loadOrCreateCluster(t.server.store, cipher, systemClock, t.server.clusterName);
+        const sshCa = await loadOrCreateSshCa(t.server.store, cipher, systemClock);
+        const auditKey = await loadOrCreateAuditKey(t.server.store, cipher, systemClock);
+        const needles: [string, Buffer][] = [
+          ...forms('secret value v1', marker),
+          ...forms('secret value v2', marker2),
+          ...forms('TOTP seed', user.totpSecret),
+          ['TOTP seed (base32)', Buffer.from(base32Encode(user.totpSecret))],
+          ...pemForms('CA key', ca.ca.keyPem),
+          ...pemForms('SSH CA key', sshCa.privateKeyPem),
+          ...pemForms('audit key', auditKey.privateKeyPem),
+        ];
+        let contents: { name: string; bytes: Buffer }[];
+        if (db.kind === 'sqlite') {
+          const path = join(t.dataDir, 'bulwark.db');
+          contents = [path, `${path}-wal`].filter((f) => existsSync(f)).map((f) => ({ name: f, bytes: readFileSync(f) }));
+          assert.ok(contents.some((c) => c.name.endsWith('-wal')), 'the WAL is there to be searched');
+        } else {
+          const schema = t.server.options.dbSchema ?? '';
+          const dump = spawnSync('pg_dump', ['--schema', schema, '--data-only', POSTGRES_URL ?? ''], { maxBuffer: 256 * 1024 * 1024 });
+          assert.equal(dump.status, 0, dump.stderr?.toString());
+          contents = [{ name: 'pg_dump', bytes: dump.stdout }];
+        }
+        const all = Buffer.concat(contents.map((c) => c.bytes));
+        assert.ok(all.includes(Buffer.from('bwe1.')), 'the ciphertexts are there');
+        assert.ok(all.includes(Buffer.from('marker/one')), 'the secret path (not secret) is there');
+        for (const { name, bytes } of contents) {
+          for (const [what, needle] of needles) assert.equal(bytes.includes(needle), false, `${name} holds the ${what}`);
+        }
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}

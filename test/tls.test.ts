@@ -18,6 +18,7 @@ const DAY = 86_400_000;
 
 /** A client that offers TLS 1.1 only (its ciphers need security level 0 in OpenSSL 3). */
 const TLS11 = { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' } as const;
+const TLS10 = { minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0' } as const;
 const TLS12 = { maxVersion: 'TLSv1.2' } as const;
 
 describe('client certificates on the agent listener', () => {
@@ -118,13 +119,15 @@ describe('TLS versions', () => {
     assert.equal(ws.kind, 'error', `got ${ws.kind}`);
   });
 
-  it('TLS 1.1 is refused on both listeners, even when TLS 1.2 is allowed', async () => {
-    for (const t of [strict, relaxed]) {
-      await assert.rejects(api(t, TLS11));
-      await assert.rejects(join(t, TLS11));
+  it('TLS 1.1 and 1.0 are refused on both listeners, even when TLS 1.2 is allowed', async () => {
+    for (const version of [TLS11, TLS10]) {
+      for (const t of [strict, relaxed]) {
+        await assert.rejects(api(t, version));
+        await assert.rejects(join(t, version));
+      }
+      assert.equal((await agentWs(strict, strictNode, version)).kind, 'error');
+      assert.equal((await agentWs(relaxed, relaxedNode, version)).kind, 'error');
     }
-    assert.equal((await agentWs(strict, strictNode, TLS11)).kind, 'error');
-    assert.equal((await agentWs(relaxed, relaxedNode, TLS11)).kind, 'error');
   });
 
   it('with tlsMinVersion TLSv1.2 both listeners accept TLS 1.2', async () => {

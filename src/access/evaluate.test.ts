@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Labels } from '../core/labels.js';
-import { authorize, canAccessResource, describeRule, nodeFilter } from './evaluate.js';
+import { authorize, canAccessResource, describeRule, nodeFilter, pathFilter } from './evaluate.js';
 import type { AccessRequest } from './evaluate.js';
 import { BUILTIN_ROLES, RESOURCE_VERBS, RESOURCES, validateRole } from './roles.js';
 import type { Role, Rule } from './roles.js';
@@ -141,7 +141,7 @@ test('unknown resources and verbs are denied, with a hint', () => {
   assert.equal(d.allowed, true);
   const v = authorize([viewer], { resource: 'nodes', verb: 'exce' });
   assert.equal(v.allowed, false);
-  assert.match(v.explanation, /"exce" is not a verb of nodes: list, read, delete, exec/);
+  assert.match(v.explanation, /"exce" is not a verb of nodes: list, read, update, delete, exec/);
   assert.match(authorize([viewer], { resource: 'node', verb: 'list' }).explanation, /"node" is not a resource/);
 });
 
@@ -239,6 +239,7 @@ test('the built-in roles grant what the issue says', () => {
     'policies:list',
     'policies:read',
     'vulndb:list',
+    'keyring:read',
   ]);
   for (const g of auditorGrants) assert.match(g, /:(list|read|verify|export)$/, 'auditor writes or execs nothing');
   assert.equal(grants(admin).length, every.length);
@@ -355,4 +356,85 @@ test('rules are described the way people write them', () => {
   assert.equal(describeRule({ resources: ['ssh'], verbs: ['sign'], principals: ['ubuntu', 'deploy'] }), 'ssh: sign as ubuntu, deploy');
   assert.equal(describeRule({ resources: ['*'], verbs: ['list', 'read'] }), '*: list, read');
   assert.equal(authorize([viewer], { resource: 'nodes', verb: 'exec', node: { labels: {} } }).explanation, 'no rule of roles [viewer] allows exec on nodes for a node without labels');
+});
+
+const appSecrets = validateRole({
+  name: 'app-secrets',
+  allow: [
+    { resources: ['secrets'], verbs: ['list', 'read', 'write'], paths: ['app/*', 'db/password'] },
+    { resources: ['secrets'], verbs: ['list'], paths: ['shared/**'] },
+  ],
+  deny: [{ resources: ['secrets'], verbs: ['read', 'write'], paths: ['app/root-*'] }],
+});
+
+test('paths: a rule with globs matches only requests about a matching path', () => {
+  const req = (verb: string, path?: string): AccessRequest => ({ resource: 'secrets', verb, ...(path === undefined ? {} : { path }) });
+  assert.ok(allowed([appSecrets], req('read', 'app/db')));
+  assert.ok(allowed([appSecrets], req('write', 'db/password')));
+  assert.ok(!allowed([appSecrets], req('read', 'app/db/old')), '"*" stays within one segment');
+  assert.ok(!allowed([appSecrets], req('read', 'db/password2')));
+  assert.ok(!allowed([appSecrets], req('read', 'shared/x')), 'shared/** grants list only');
+  assert.ok(allowed([appSecrets], req('list', 'shared/a/b/c')));
+  assert.ok(!allowed([appSecrets], req('read')), 'an allow rule with paths never matches a request about no path');
+  assert.ok(!allowed([appSecrets], req('list')));
+  const d = authorize([appSecrets], req('read', 'app/root-key'));
+  assert.equal(d.allowed, false, 'deny wins');
+  assert.equal(d.explanation, 'denied by role app-secrets, deny rule 0 (secrets: read, write at app/root-*)');
+  assert.equal(authorize([appSecrets], req('read', 'app/db')).explanation, 'allowed by role app-secrets, allow rule 0 (secrets: list, read, write at app/*, db/password)');
+  assert.equal(authorize([appSecrets], req('delete', 'app/db')).explanation, 'no rule of roles [app-secrets] allows delete on secrets at app/db');
+});
+
+test('paths: a rule without paths matches every path, and a deny with paths leaves requests about no path alone', () => {
+  assert.ok(allowed([admin], { resource: 'secrets', verb: 'read', path: 'any/where' }));
+  const noAppDelete = validateRole({ name: 'no-app-delete', deny: [{ resources: ['secrets'], verbs: ['delete'], paths: ['app/**'] }] });
+  assert.ok(!allowed([admin, noAppDelete], { resource: 'secrets', verb: 'delete', path: 'app/x/y' }));
+  assert.ok(allowed([admin, noAppDelete], { resource: 'secrets', verb: 'delete', path: 'other/x' }));
+  assert.ok(allowed([admin, noAppDelete], { resource: 'secrets', verb: 'delete' }));
+  // Other requests are unchanged by a path: rules of other resources ignore it.
+  assert.ok(allowed([viewer], { resource: 'nodes', verb: 'list', path: 'app/x' }));
+  assert.ok(!allowed([auditor], { resource: 'secrets', verb: 'read', path: 'app/x' }), "the auditor's deny has no paths, so it covers every path");
+  assert.ok(allowed([auditor], { resource: 'secrets', verb: 'list', path: 'app/x' }));
+});
+
+test('paths combine with node selectors: both must match', () => {
+  const stagingApp = validateRole({ name: 'staging-app', allow: [{ resources: ['secrets'], verbs: ['deliver'], nodes: 'env=staging', paths: ['app/**'] }] });
+  assert.ok(allowed([stagingApp], { resource: 'secrets', verb: 'deliver', node: staging, path: 'app/db' }));
+  assert.ok(!allowed([stagingApp], { resource: 'secrets', verb: 'deliver', node: prod, path: 'app/db' }));
+  assert.ok(!allowed([stagingApp], { resource: 'secrets', verb: 'deliver', node: staging, path: 'web/tls' }));
+  assert.equal(nodeFilter([stagingApp], 'secrets', 'deliver', { path: 'app/db' })(staging.labels), true);
+  assert.equal(nodeFilter([stagingApp], 'secrets', 'deliver', { path: 'web/tls' })(staging.labels), false);
+  assert.equal(nodeFilter([stagingApp], 'secrets', 'deliver')(staging.labels), false, 'no path: the path-scoped allow does not apply');
+  assert.equal(pathFilter([stagingApp], 'secrets', 'deliver', { node: staging })('app/x'), true);
+  assert.equal(pathFilter([stagingApp], 'secrets', 'deliver', { node: prod })('app/x'), false);
+});
+
+test('pathFilter keeps exactly the paths authorize allows', () => {
+  const paths = ['app/db', 'app/root-key', 'app/db/old', 'db/password', 'shared/a', 'shared/a/b', 'other'];
+  for (const roles of [[appSecrets], [admin], [auditor], [viewer], [admin, appSecrets], [operator, appSecrets]]) {
+    for (const verb of ['list', 'read', 'write', 'delete']) {
+      const visible = pathFilter(roles, 'secrets', verb);
+      for (const path of paths) {
+        assert.equal(visible(path), allowed(roles, { resource: 'secrets', verb, path }), `${roles.map((r) => r.name).join('+')} ${verb} ${path}`);
+      }
+    }
+  }
+});
+
+test('canAccessResource with paths: yes when some path may be allowed, never no when one is', () => {
+  assert.equal(canAccessResource([appSecrets], 'secrets', 'read'), true);
+  assert.equal(canAccessResource([appSecrets], 'secrets', 'delete'), false);
+  const noneAtAll = validateRole({ name: 'none-at-all', deny: [{ resources: ['secrets'], verbs: ['read'], paths: ['**'] }] });
+  assert.equal(canAccessResource([appSecrets, noneAtAll], 'secrets', 'read'), false, '"**" denies every path');
+  const noApp = validateRole({ name: 'no-app', deny: [{ resources: ['secrets'], verbs: ['read'], paths: ['app/**'] }] });
+  assert.equal(canAccessResource([admin, noApp], 'secrets', 'read'), true, 'other paths stay readable');
+  assert.equal(canAccessResource([auditor], 'secrets', 'read'), false);
+  assert.equal(canAccessResource([auditor], 'secrets', 'list'), true);
+});
+
+test('a stored rule with an invalid glob fails closed', () => {
+  const brokenAllow: Role = { name: 'broken-allow', allow: [{ resources: ['secrets'], verbs: ['read'], paths: ['app/**/x'] }], deny: [] };
+  const brokenDeny: Role = { name: 'broken-deny', allow: [], deny: [{ resources: ['secrets'], verbs: ['read'], paths: ['/bad'] }] };
+  assert.ok(!allowed([brokenAllow], { resource: 'secrets', verb: 'read', path: 'app/a/x' }));
+  assert.ok(!allowed([admin, brokenDeny], { resource: 'secrets', verb: 'read', path: 'anything' }));
+  assert.equal(pathFilter([admin, brokenDeny], 'secrets', 'read')('anything'), false);
 });

@@ -1,5 +1,6 @@
 import { matchesSelector, parseSelector } from '../core/labels.js';
 import type { Labels, Requirement, Selector } from '../core/labels.js';
+import { compileSecretGlob, matchesEveryPath, type SecretPathMatcher } from '../secrets/glob.js';
 import { isResource, isVerbOf, RESOURCE_VERBS, WILDCARD } from './roles.js';
 import type { Role, Rule } from './roles.js';
 
@@ -11,6 +12,8 @@ export interface AccessRequest {
   node?: { labels: Labels };
   /** The SSH login asked for (`ssh: sign`). */
   principal?: string;
+  /** The secret path the request is about; absent for requests about no particular secret. */
+  path?: string;
   /**
    * Whether the caller's session passed MFA. When `false`, roles with
    * `requireMfa` grant nothing (their deny rules still apply). Leave it out where
@@ -33,15 +36,45 @@ type Effect = 'allow' | 'deny';
 // rule with it matches every node.
 type NodeMatcher = { kind: 'any' } | { kind: 'selector'; selector: Selector } | { kind: 'invalid' };
 
+// Globs that fail to compile fail closed the same way selectors do.
+type PathMatcher = { kind: 'any' } | { kind: 'globs'; match: SecretPathMatcher[]; everyPath: boolean } | { kind: 'invalid' };
+
 interface CompiledRule {
   role: Role;
   index: number;
   effect: Effect;
   rule: Rule;
   nodes: NodeMatcher;
+  paths: PathMatcher;
 }
 
 const matcherCache = new WeakMap<Rule, NodeMatcher>();
+const pathMatcherCache = new WeakMap<Rule, PathMatcher>();
+
+function pathMatcher(rule: Rule): PathMatcher {
+  let matcher = pathMatcherCache.get(rule);
+  if (!matcher) {
+    if (rule.paths === undefined) matcher = { kind: 'any' };
+    else {
+      try {
+        matcher = { kind: 'globs', match: rule.paths.map(compileSecretGlob), everyPath: rule.paths.some(matchesEveryPath) };
+      } catch {
+        matcher = { kind: 'invalid' };
+      }
+    }
+    pathMatcherCache.set(rule, matcher);
+  }
+  return matcher;
+}
+
+// Like a selector for nodes: a rule with paths is about paths, so it says nothing
+// about a request without one (allow or deny alike).
+function pathMatches(effect: Effect, matcher: PathMatcher, path: string | undefined): boolean {
+  if (matcher.kind === 'any') return true;
+  if (path === undefined) return false;
+  if (matcher.kind === 'invalid') return effect === 'deny';
+  return matcher.match.some((m) => m(path));
+}
 
 function nodeMatcher(rule: Rule): NodeMatcher {
   let matcher = matcherCache.get(rule);
@@ -85,7 +118,7 @@ function relevantRules(roles: readonly Role[], resource: string, verb: string): 
     for (const role of roles) {
       role[effect].forEach((rule, index) => {
         if (listHas(rule.resources, resource) && listHas(rule.verbs, verb)) {
-          out.push({ role, index, effect, rule, nodes: nodeMatcher(rule) });
+          out.push({ role, index, effect, rule, nodes: nodeMatcher(rule), paths: pathMatcher(rule) });
         }
       });
     }
@@ -97,11 +130,12 @@ function grants(c: CompiledRule, mfaVerified: boolean | undefined): boolean {
   return c.effect === 'deny' || !(mfaVerified === false && c.role.requireMfa === true);
 }
 
-/** `nodes: exec on env=staging` or `ssh: sign as *`. */
+/** `nodes: exec on env=staging`, `ssh: sign as *` or `secrets: read at app/*`. */
 export function describeRule(rule: Rule): string {
   let text = `${rule.resources.join(', ')}: ${rule.verbs.join(', ')}`;
   if (rule.nodes !== undefined) text += ` on ${rule.nodes}`;
   if (rule.principals !== undefined) text += ` as ${rule.principals.join(', ')}`;
+  if (rule.paths !== undefined) text += ` at ${rule.paths.join(', ')}`;
   return text;
 }
 
@@ -112,6 +146,7 @@ function describeRequest(request: AccessRequest): string {
     text += labels === '' ? ' for a node without labels' : ` for a node labelled ${labels}`;
   }
   if (request.principal !== undefined) text += ` as ${request.principal}`;
+  if (request.path !== undefined) text += ` at ${request.path}`;
   return text;
 }
 
@@ -144,7 +179,8 @@ function defaultDeny(roles: readonly Role[], request: AccessRequest): Decision {
  * The one access decision, used by every route and by `access check`. Deny rules
  * win over allow rules across all roles; with no matching allow rule the answer
  * is no. A rule with a `nodes` selector matches only a request about a node whose
- * labels match it; principals are described on `Rule`.
+ * labels match it, a rule with `paths` only a request about a secret path one
+ * of its globs matches; principals are described on `Rule`.
  *
  * @example authorize(roles, { resource: 'nodes', verb: 'exec', node: { labels: { env: 'staging' } } })
  */
@@ -153,7 +189,8 @@ export function authorize(roles: readonly Role[], request: AccessRequest): Decis
   const matches = (c: CompiledRule): boolean =>
     grants(c, request.mfaVerified) &&
     principalMatches(c.effect, c.rule, request.principal) &&
-    nodeMatches(c.effect, c.nodes, request.node);
+    nodeMatches(c.effect, c.nodes, request.node) &&
+    pathMatches(c.effect, c.paths, request.path);
   // Deny rules come first in `rules`, so the first match is the deciding one.
   const hit = rules.find(matches);
   return hit ? decided(hit) : defaultDeny(roles, request);
@@ -161,6 +198,8 @@ export function authorize(roles: readonly Role[], request: AccessRequest): Decis
 
 export interface FilterOptions {
   principal?: string;
+  /** The secret path the filtered requests are about. */
+  path?: string;
   mfaVerified?: boolean;
 }
 
@@ -171,7 +210,7 @@ export interface FilterOptions {
  */
 export function nodeFilter(roles: readonly Role[], resource: string, verb: string, options: FilterOptions = {}): (labels: Labels) => boolean {
   const rules = relevantRules(roles, resource, verb).filter(
-    (c) => grants(c, options.mfaVerified) && principalMatches(c.effect, c.rule, options.principal),
+    (c) => grants(c, options.mfaVerified) && principalMatches(c.effect, c.rule, options.principal) && pathMatches(c.effect, c.paths, options.path),
   );
   const denies = rules.filter((c) => c.effect === 'deny');
   const allows = rules.filter((c) => c.effect === 'allow');
@@ -186,14 +225,18 @@ export function nodeFilter(roles: readonly Role[], resource: string, verb: strin
  * no node or about some node (any labels), for no principal or some principal.
  * Exactly: there exist labels and a principal (each possibly absent) for which
  * `authorize` allows. Selectors are reasoned about symbolically, so the answer
- * does not depend on which nodes exist.
+ * does not depend on which nodes exist. Secret path globs are not: there the
+ * answer may be yes although every path is denied (never the other way round).
  *
  * Routes about nodes use it to choose between 403 (the caller can never do this)
  * and a filtered list or a 404 (the caller can, but not on that node); routes
  * about no node call `authorize` without a node.
  */
 export function canAccessResource(roles: readonly Role[], resource: string, verb: string, options: { mfaVerified?: boolean } = {}): boolean {
-  const rules = relevantRules(roles, resource, verb).filter((c) => grants(c, options.mfaVerified));
+  // Path globs are not reasoned about: a deny rule whose globs do not cover every
+  // path is taken to leave some path out, so the answer may be yes where every
+  // path is in fact denied. Routes about a path decide again with the path.
+  const rules = relevantRules(roles, resource, verb).filter((c) => grants(c, options.mfaVerified) && !(c.effect === 'deny' && leavesSomePath(c.paths)));
   const allows = rules.filter((c) => c.effect === 'allow');
   if (allows.length === 0) return false;
   for (const principal of principalCandidates(rules)) {
@@ -210,6 +253,24 @@ export function canAccessResource(roles: readonly Role[], resource: string, verb
     }
   }
   return false;
+}
+
+function leavesSomePath(matcher: PathMatcher): boolean {
+  return matcher.kind === 'globs' && !matcher.everyPath;
+}
+
+/**
+ * A predicate for filtering lists of secret paths: a path is visible iff
+ * `authorize(roles, { resource, verb, path, node })` allows it. The rules are
+ * selected and their globs compiled once, not per path.
+ */
+export function pathFilter(roles: readonly Role[], resource: string, verb: string, options: { node?: { labels: Labels }; principal?: string; mfaVerified?: boolean } = {}): (path: string) => boolean {
+  const rules = relevantRules(roles, resource, verb).filter(
+    (c) => grants(c, options.mfaVerified) && principalMatches(c.effect, c.rule, options.principal) && nodeMatches(c.effect, c.nodes, options.node),
+  );
+  const denies = rules.filter((c) => c.effect === 'deny');
+  const allows = rules.filter((c) => c.effect === 'allow');
+  return (path) => !denies.some((c) => pathMatches('deny', c.paths, path)) && allows.some((c) => pathMatches('allow', c.paths, path));
 }
 
 /**

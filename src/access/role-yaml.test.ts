@@ -113,3 +113,13 @@ test('YAML 1.2 scalars: "no" and "on" stay strings', () => {
   const [role] = parseRolesYaml('name: dev\nallow:\n  - resources: [nodes]\n    verbs: [list]\n    nodes: "on=no"\n');
   assert.equal(role?.allow[0]?.nodes, 'on=no');
 });
+
+test('secret path globs: accepted on secrets rules, refused elsewhere or when invalid, at line:column', () => {
+  const [role] = parseRolesYaml('name: app\nallow:\n  - resources: [secrets]\n    verbs: [list, read]\n    paths: ["app/*", db/password, "team/**"]\n');
+  assert.deepEqual(role?.allow[0], { resources: ['secrets'], verbs: ['list', 'read'], paths: ['app/*', 'db/password', 'team/**'] });
+  fails('roles:\n  - name: dev\n    allow:\n      - resources: [secrets]\n        verbs: [read]\n        paths: [app/*, "app/**/x"]\n', /^line 6:24: role "dev", allow rule 0, paths\[1\]: path glob "app\/\*\*\/x" "\*\*" may only be the last segment/);
+  fails('roles:\n  - name: dev\n    deny:\n      - resources: [secrets]\n        verbs: [read]\n        paths: ["/app"]\n', /^line 6:17: role "dev", deny rule 0, paths\[0\]: path glob "\/app" starts with "\/"/);
+  fails('roles:\n  - name: dev\n    allow:\n      - resources: [secrets, nodes]\n        verbs: [read]\n        paths: [app/*]\n', /^line 6:9: role "dev", allow rule 0, paths: paths only apply to rules whose resources are exactly secrets/);
+  fails('name: dev\nallow:\n  - resources: ["*"]\n    verbs: [read]\n    paths: [app/*]\n', /^line 5:5: .*paths only apply/);
+  fails('name: dev\nallow:\n  - resources: [secrets]\n    verbs: [read]\n    paths: []\n', /^line 5:5: .*list at least one path glob/);
+});

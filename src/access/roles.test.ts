@@ -29,8 +29,8 @@ function rejects(input: unknown, pattern: RegExp, path?: (string | number)[]): v
 }
 
 test('the vocabulary is the one the API routes use', () => {
-  assert.deepEqual(RESOURCES, ['cluster', 'nodes', 'join-tokens', 'api-tokens', 'events', 'users', 'roles', 'sessions', 'auditlog', 'ssh', 'secrets', 'audits', 'policies', 'vulndb']);
-  assert.deepEqual(RESOURCE_VERBS.nodes, ['list', 'read', 'delete', 'exec']);
+  assert.deepEqual(RESOURCES, ['cluster', 'nodes', 'join-tokens', 'api-tokens', 'events', 'users', 'roles', 'sessions', 'auditlog', 'ssh', 'secrets', 'audits', 'policies', 'vulndb', 'keyring']);
+  assert.deepEqual(RESOURCE_VERBS.nodes, ['list', 'read', 'update', 'delete', 'exec']);
   assert.deepEqual(RESOURCE_VERBS.auditlog, ['list', 'verify', 'export']);
   assert.ok(VERBS.includes('deliver'));
   assert.equal(new Set(VERBS).size, VERBS.length);
@@ -90,7 +90,7 @@ test('unknown resources and verbs are errors naming the role and the rule', () =
     /^role "dev", allow rule 1, verbs\[1\]: unknown verb "exce"/,
     ['allow', 1, 'verbs', 1],
   );
-  rejects({ name: 'dev', deny: [{ resources: ['nodes'], verbs: ['sign'] }] }, /deny rule 0, verbs\[0\]: verb "sign" applies to none of the rule's resources \(nodes: list, read, delete, exec\)/);
+  rejects({ name: 'dev', deny: [{ resources: ['nodes'], verbs: ['sign'] }] }, /deny rule 0, verbs\[0\]: verb "sign" applies to none of the rule's resources \(nodes: list, read, update, delete, exec\)/);
   // A verb fits when it belongs to one of the listed resources, or to any under "*".
   validateRole({ name: 'mixed', allow: [{ resources: ['nodes', 'auditlog'], verbs: ['exec', 'verify'] }] });
   validateRole({ name: 'star', allow: [{ resources: ['*'], verbs: ['verify'] }] });

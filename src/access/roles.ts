@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BulwarkError } from '../core/errors.js';
 import { parseSelector } from '../core/labels.js';
+import { secretGlobProblem } from '../secrets/glob.js';
 
 /**
  * One rule of a role. A request matches the rule when its resource and verb are
@@ -11,12 +12,16 @@ import { parseSelector } from '../core/labels.js';
  *   names a principal. An allow rule grants the listed logins (`*` any) and no
  *   login when absent; a deny rule refuses the listed logins, and every login
  *   when absent.
+ * - `paths` (secret path globs, for `secrets` rules): absent matches every path
+ *   and requests about no path; present matches only a request about a path
+ *   that one of the globs matches (`app/*`, `app/**`, `db/password`).
  */
 export interface Rule {
   resources: string[];
   verbs: string[];
   nodes?: string;
   principals?: string[];
+  paths?: string[];
 }
 
 export interface Role {
@@ -34,7 +39,8 @@ export interface Role {
 /** Every resource and the verbs it has. The API's routes use exactly these names. */
 export const RESOURCE_VERBS = {
   cluster: ['read'],
-  nodes: ['list', 'read', 'delete', 'exec'],
+  // `update` edits labels, which decide what a node receives (secret deliveries): admin only among the built-in roles.
+  nodes: ['list', 'read', 'update', 'delete', 'exec'],
   'join-tokens': ['create', 'list', 'delete'],
   'api-tokens': ['create', 'list', 'delete'],
   events: ['list'],
@@ -47,6 +53,7 @@ export const RESOURCE_VERBS = {
   audits: ['list', 'read', 'run', 'schedule'],
   policies: ['list', 'read', 'write', 'delete'],
   vulndb: ['list', 'import'],
+  keyring: ['read', 'rotate', 'rekey', 'seal'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof RESOURCE_VERBS;
@@ -57,6 +64,9 @@ export const VERBS: readonly Verb[] = [...new Set(Object.values(RESOURCE_VERBS).
 
 /** Resources whose requests can be about one node, so a `nodes` selector can apply. */
 export const NODE_SCOPED_RESOURCES: readonly Resource[] = ['nodes', 'secrets', 'audits'];
+
+/** Resources whose requests can be about one secret path, so `paths` can apply. */
+export const SECRET_PATH_RESOURCES: readonly string[] = ['secrets'];
 
 /** Matches every resource, verb or principal. */
 export const WILDCARD = '*';
@@ -143,6 +153,7 @@ const RuleSchema = z.strictObject({
   verbs: z.array(z.string()).min(1, 'list at least one verb'),
   nodes: z.string().optional(),
   principals: z.array(z.string()).min(1, 'list at least one principal, or leave principals out').optional(),
+  paths: z.array(z.string()).min(1, 'list at least one path glob, or leave paths out').optional(),
 });
 
 // `allow:` with nothing after it is null in YAML; it means "no rules".
@@ -249,6 +260,19 @@ function checkRule(roleName: string, effect: 'allow' | 'deny', index: number, in
   } else if (effect === 'allow' && resources.includes('ssh') && (input.verbs.includes('sign') || input.verbs.includes(WILDCARD))) {
     // Absent principals grant no login, so this rule would allow nothing: say so now.
     throw roleError(roleName, at('principals'), 'a rule allowing "sign" on "ssh" must list the logins it grants in principals (["*"] for any)');
+  }
+  if (input.paths !== undefined) {
+    // Only secrets have paths; on a rule that also covers other resources, paths would silently narrow those to nothing.
+    if (resources.some((r) => !SECRET_PATH_RESOURCES.includes(r))) {
+      throw roleError(roleName, at('paths'), `paths only apply to rules whose resources are exactly ${SECRET_PATH_RESOURCES.join(', ')}; put other resources in a rule of their own`);
+    }
+    input.paths.forEach((glob, i) => {
+      const problem = secretGlobProblem(glob);
+      if (problem !== undefined) {
+        throw roleError(roleName, at('paths', i), `path glob ${JSON.stringify(glob)} ${problem} ("*" matches within one segment, a final "**" any depth)`);
+      }
+    });
+    rule.paths = [...input.paths];
   }
   return rule;
 }

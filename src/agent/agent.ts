@@ -21,6 +21,7 @@ import { backoffDelay } from './backoff.js';
 import { collectFacts } from '../host/collect.js';
 import { EXEC_DISABLED_POLICY, ExecRunner } from './exec-runner.js';
 import { AuditRunner, DEFAULT_AUDIT_POLICY, type AuditPolicy } from './audit-runner.js';
+import { DEFAULT_SECRETS_POLICY, SecretDeliveryRunner, type SecretsPolicy } from './secret-delivery.js';
 import { loadIdentity, recoverInterruptedRenewal, saveRenewedCertificate, type AgentIdentity } from './identity.js';
 import { parseServerUrl } from './join.js';
 
@@ -40,6 +41,8 @@ export interface AgentOptions {
   exec?: { enabled: boolean; allow: string[] };
   /** What audits may do on this node (command checks are off unless enabled here). */
   audit?: AuditPolicy;
+  /** Where delivered secrets may be written (`secrets.allow_dirs`); default: anywhere but protected system locations. */
+  secrets?: SecretsPolicy;
   clock?: Clock;
   logger?: Logger;
 }
@@ -78,6 +81,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #log: Logger;
   readonly #exec: ExecRunner;
   readonly #audits: AuditRunner;
+  readonly #secrets: SecretDeliveryRunner;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -88,6 +92,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#clock = options.clock ?? systemClock;
     this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
     this.#exec = new ExecRunner({ policy: options.exec ?? EXEC_DISABLED_POLICY, log: this.#log });
+    this.#secrets = new SecretDeliveryRunner({ root: options.root ?? '/', dataDir: options.dataDir, policy: options.secrets ?? DEFAULT_SECRETS_POLICY, log: this.#log });
     this.#audits = new AuditRunner({ policy: options.audit ?? DEFAULT_AUDIT_POLICY, root: options.root ?? '/', dataDir: options.dataDir, clusterCaPem: identity.caPem, clock: this.#clock, log: this.#log });
   }
 
@@ -117,6 +122,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     clearTimeout(this.#reconnectTimer);
     this.#exec.stopAll();
     this.#audits.stop();
+    this.#secrets.stop();
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -188,6 +194,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   #onClose(code: number, reason: string): void {
     this.#clearTimers();
+    this.#secrets.disconnected();
     this.emit('disconnected', { code, reason });
     if (this.#stopped) return;
     this.#serverIndex += 1;
@@ -226,6 +233,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.#startHeartbeats(this.options.heartbeatIntervalMs ?? msg.heartbeatIntervalMs);
         this.#scheduleRenewal();
         this.#lastFactsHash = undefined;
+        this.#secrets.connected((m) => this.#send(m));
         this.emit('connected', { server, nodeId: msg.nodeId });
         await this.#reportFacts();
         this.#factsTimer = setInterval(() => void this.#reportFacts(), this.options.factsIntervalMs ?? 60_000);
@@ -246,6 +254,13 @@ export class Agent extends EventEmitter<AgentEvents> {
         // Not awaited: heartbeats go on while the audit runs.
         void this.#audits.run(msg, (reply) => this.#send(reply));
         return;
+      case 'secrets_manifest':
+        // Not awaited: fetches answer through this same handler.
+        void this.#secrets.manifest(msg.items).catch((err: unknown) => this.#log.error({ err }, 'applying the secrets manifest failed'));
+        return;
+      case 'secret_value':
+        this.#secrets.onValue(msg);
+        return;
       case 'error': {
         if (msg.fatal && (msg.code === 'CERT_REVOKED' || msg.code === 'CERT_UNKNOWN')) {
           // The server closes a channel when its certificate expires; a renewal may be
@@ -260,6 +275,8 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.#fatal(new BulwarkError(msg.code, msg.message));
           return;
         }
+        // A refused secret fetch is reported back in the delivery's status, not logged here.
+        if (!msg.fatal && msg.requestId !== undefined && this.#secrets.onError(msg.requestId, msg.code, msg.message)) return;
         this.#log.warn({ code: msg.code, message: msg.message }, 'server reported an error');
         if (msg.requestId && msg.requestId === this.#renewing?.requestId) {
           this.#renewing = undefined;

@@ -6,6 +6,8 @@ import { loadYaml } from '../access/yaml-source.js';
 import { EXEC_LIMITS } from '../protocol/agent.js';
 import type { ExecPolicy } from './exec-runner.js';
 import { DEFAULT_AUDIT_POLICY, type AuditPolicy } from './audit-runner.js';
+import { destinationProblem } from '../protocol/secret-delivery.js';
+import type { SecretsPolicy } from './secret-delivery.js';
 
 /** Optional settings of an agent, in `<agent data dir>/config.yaml`; command-line flags override them. */
 export const AGENT_CONFIG_FILE = 'config.yaml';
@@ -33,6 +35,22 @@ const AgentConfigSchema = z
       })
       .strict()
       .optional(),
+    secrets: z
+      .object({
+        /** When set, the only directories secrets may be written to (overriding the protected system locations). */
+        allow_dirs: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(4096)
+              .refine((p) => p === '/' || destinationProblem(p) === undefined, 'an absolute, normalised directory is expected (no trailing "/", ".." or "//")'),
+          )
+          .max(256)
+          .default([]),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
@@ -49,6 +67,8 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
  *   commands: true            # run command checks of audit policies
  *   command_timeout_seconds: 30
  *   deny_paths: [/root/.ssh]  # never read by a policy (nor is this data directory)
+ * secrets:
+ *   allow_dirs: [/etc/app]    # secrets go only here (default: anywhere but protected system locations)
  */
 export async function loadAgentConfig(dataDir: string): Promise<AgentConfig> {
   const path = join(dataDir, AGENT_CONFIG_FILE);
@@ -89,4 +109,9 @@ export function resolveAuditPolicy(config: AgentConfig, flags: { enableCommandCh
     maxCommandOutputBytes: audit?.max_command_output_bytes ?? DEFAULT_AUDIT_POLICY.maxCommandOutputBytes,
     deniedPaths: [...(audit?.deny_paths ?? DEFAULT_AUDIT_POLICY.deniedPaths)],
   };
+}
+
+/** Where delivered secrets may be written: the file's `secrets.allow_dirs` (empty: anywhere but protected system locations). */
+export function resolveSecretsPolicy(config: AgentConfig): SecretsPolicy {
+  return { allowDirs: [...(config.secrets?.allow_dirs ?? [])] };
 }

@@ -15,6 +15,8 @@ import { registerSsh } from './commands/ssh.js';
 import { registerAuditlog } from './commands/auditlog.js';
 import { registerExec } from './commands/exec.js';
 import { registerAudit, registerPolicy, registerVulndb } from './commands/audit.js';
+import { registerSecret } from './commands/secret.js';
+import { registerKeys } from './commands/keys.js';
 
 /** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
 const USAGE_EXIT = 2;
@@ -23,6 +25,8 @@ export function buildProgram(): Command {
   const program = new Command('bulwark')
     .description('Keeps a fleet of Linux machines secure and recoverable.')
     .version(VERSION)
+    // Program options only before the command, so a command may have its own --version (`secret get --version 2`).
+    .enablePositionalOptions()
     .showHelpAfterError('(add --help for usage and examples)')
     .exitOverride();
   program.addHelpText(
@@ -52,6 +56,8 @@ Examples:
   registerAudit(program);
   registerPolicy(program);
   registerVulndb(program);
+  registerSecret(program);
+  registerKeys(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) sub.exitOverride();

@@ -58,6 +58,11 @@ export class ApiClient {
     return this.#call('DELETE', `/v1/nodes/${encodeURIComponent(ref)}`, NodeSchema);
   }
 
+  /** Sets and removes labels of a node (`nodes: update`). */
+  setNodeLabels(ref: string, patch: { set: Record<string, string>; remove: string[] }) {
+    return this.#call('PATCH', `/v1/nodes/${encodeURIComponent(ref)}/labels`, NodeSchema, { body: patch });
+  }
+
   createJoinToken(body: { ttlSeconds: number; uses: number; labels: Record<string, string>; description?: string }) {
     return this.#call('POST', '/v1/join-tokens', CreatedJoinTokenSchema, { body });
   }

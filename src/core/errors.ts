@@ -39,6 +39,7 @@ export const ERROR_CATALOGUE = {
   UNREACHABLE: { status: 502, exit: 8, description: 'The server could not be reached.' },
   NOT_INITIALISED: { status: 503, exit: 9, description: 'The data directory holds no cluster or agent identity yet.' },
   KEY_FILE_INVALID: { status: 500, exit: 9, description: 'A key file is missing, unreadable, too open or corrupted.' },
+  SEALED: { status: 503, exit: 11, description: 'The server is sealed: its keys are locked until enough of the passphrase or key shares are given.' },
   UNSEAL_FAILED: { status: 401, exit: 3, description: 'The passphrase or key shares given do not unlock the master key.' },
   DECRYPT_FAILED: { status: 500, exit: 9, description: 'A ciphertext could not be authenticated under the keyring.' },
   CONFIG_INVALID: { status: 400, exit: 2, description: 'A configuration value is not valid.' },

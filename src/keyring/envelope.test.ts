@@ -57,3 +57,17 @@ test('KEKs sealed under another master key do not open', () => {
   const kek = newKek(new MasterKeyKeyring(randomBytes(32)), 1);
   assert.throws(() => new KeyHierarchy(new MasterKeyKeyring(randomBytes(32)), [kek]), failed(/wrong master key/));
 });
+
+test('a disposed hierarchy has forgotten its keys', () => {
+  const master = new MasterKeyKeyring(randomBytes(32));
+  const hierarchy = new KeyHierarchy(master, [newKek(master, 1)]);
+  const binding = { table: 't', id: 'a', version: 1 };
+  const sealed = hierarchy.encrypt(Buffer.from('x'), binding);
+  hierarchy.dispose();
+  assert.throws(() => hierarchy.decrypt(sealed, binding), { code: 'DECRYPT_FAILED' });
+  assert.throws(() => hierarchy.encrypt(Buffer.from('x'), binding));
+  // A master key disposed of no longer opens what it sealed.
+  const kek = newKek(master, 2);
+  master.dispose();
+  assert.throws(() => new KeyHierarchy(master, [kek]), { code: 'DECRYPT_FAILED' });
+});

@@ -95,6 +95,12 @@ export class KeyHierarchy {
     this.activeVersion = Math.max(...keks.map((k) => k.version));
   }
 
+  /** Overwrites the key-encryption keys in memory; the hierarchy is unusable afterwards. */
+  dispose(): void {
+    for (const key of this.#keks.values()) key.fill(0);
+    this.#keks.clear();
+  }
+
   get versions(): number[] {
     return [...this.#keks.keys()].sort((a, b) => a - b);
   }

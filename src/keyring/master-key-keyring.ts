@@ -28,6 +28,11 @@ export class MasterKeyKeyring implements Keyring {
     this.keyId = masterKeyId(this.#key);
   }
 
+  /** Overwrites the key in memory (seal, rekey); nothing opens or seals afterwards. */
+  dispose(): void {
+    this.#key.fill(0);
+  }
+
   seal(plaintext: Uint8Array, context: string): string {
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.#key, nonce, { authTagLength: TAG_BYTES });

@@ -80,6 +80,7 @@ export const RuleSchema = z.object({
   verbs: z.array(z.string()),
   nodes: z.string().optional(),
   principals: z.array(z.string()).optional(),
+  paths: z.array(z.string()).optional(),
 });
 export const RoleSchema = z.object({
   name: z.string(),

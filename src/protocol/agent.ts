@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AuditRequestSchema, AuditResultSchema } from './checks.js';
 import { NodeFactsSchema } from './facts.js';
+import { SecretFetchSchema, SecretStatusSchema, SecretValueSchema, SecretsManifestSchema } from './secret-delivery.js';
 
 /** Protocol versions this build speaks, newest last. `hello` negotiates the highest both know. */
 export const SUPPORTED_PROTOCOL_VERSIONS = [1] as const;
@@ -86,7 +87,7 @@ export const ExecExitSchema = z.object({
   truncated: z.boolean(),
 });
 
-export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema, AuditResultSchema]);
+export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema, AuditResultSchema, SecretFetchSchema, SecretStatusSchema]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 
 // Server → agent
@@ -133,7 +134,7 @@ export type ExecRequest = z.infer<typeof ExecRequestSchema>;
 export type ExecOutput = z.infer<typeof ExecOutputSchema>;
 export type ExecExit = z.infer<typeof ExecExitSchema>;
 
-export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema, AuditRequestSchema]);
+export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema, AuditRequestSchema, SecretsManifestSchema, SecretValueSchema]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 
 /** WebSocket close codes the server uses; 4000–4999 are free for applications. */

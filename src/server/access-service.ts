@@ -1,7 +1,7 @@
 import { BulwarkError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { BUILTIN_ROLES, type Role, validateRole } from '../access/roles.js';
-import { authorize, canAccessResource, nodeFilter, type Decision } from '../access/evaluate.js';
+import { authorize, canAccessResource, nodeFilter, pathFilter, type Decision } from '../access/evaluate.js';
 import type { Store } from '../store/open.js';
 import { deleteRole, listRoles, upsertRole } from '../store/roles.js';
 import type { Clock } from '../core/clock.js';
@@ -26,6 +26,8 @@ export interface PermissionRequest {
   verb: string;
   node?: { labels: Record<string, string> } | undefined;
   principal?: string | undefined;
+  /** The secret path the request is about. */
+  path?: string | undefined;
 }
 
 /**
@@ -86,6 +88,11 @@ export class AccessService {
     return nodeFilter(await this.resolve(principal.roles), resource, verb);
   }
 
+  /** Which secret paths the principal may `verb` (lists of secrets show only these). */
+  async pathFilter(principal: Principal, resource: string, verb: string): Promise<(path: string) => boolean> {
+    return pathFilter(await this.resolve(principal.roles), resource, verb);
+  }
+
   /**
    * Stores custom roles (validated by the engine); replicas drop their cache.
    * Only an admin may: a role can grant anything, so whoever shapes roles can
@@ -138,10 +145,13 @@ export function assertAdmin(caller: Principal, what: string): void {
   if (!caller.roles.includes('admin')) throw new BulwarkError('FORBIDDEN', `only an admin may ${what}`);
 }
 
-const ADMINISTRATION = new Set(['users', 'roles', 'api-tokens', '*']);
+const ADMINISTRATION = new Set(['users', 'roles', 'api-tokens', 'keyring', 'secrets', '*']);
 const READ_ONLY = new Set(['list', 'read', 'verify', 'export']);
 
-/** A role that may change users, roles or API tokens is as strong as admin, so it needs MFA as admin does. */
+/**
+ * A role that may change users, roles, API tokens, the keyring or secrets (a delivery writes files as root on
+ * the nodes) is as strong as admin, so it needs MFA as admin does.
+ */
 function grantsAdministration(role: Role): boolean {
   return role.allow.some((rule) => rule.resources.some((r) => ADMINISTRATION.has(r)) && rule.verbs.some((v) => !READ_ONLY.has(v)));
 }

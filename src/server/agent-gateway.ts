@@ -11,7 +11,7 @@ import { AGENT_CONNECT_PATH, CLOSE_CODES, JOIN_ALPN, JOIN_PATH, JoinRequestSchem
 import { parseNodeSpiffeId } from '../pki/identity.js';
 import { getNode } from '../store/nodes.js';
 import { revokeNodeCertificatesExcept } from '../store/certificates.js';
-import { AgentSession, CERT_EXPIRED_MESSAGE, type SessionDeps } from './agent-session.js';
+import { AgentSession, CERT_EXPIRED_MESSAGE, type SessionDeps, type SessionSecrets } from './agent-session.js';
 import type { Enrollment } from './enrollment.js';
 import type { ListenerCertificate } from './pki-service.js';
 import { NODE_REMOVED_CHANNEL } from './node-service.js';
@@ -224,6 +224,11 @@ export class AgentGateway {
     this.#joinContext = createSecureContext(this.#tlsOptions(cert));
   }
 
+  /** Secret delivery is built after the gateway (it needs services that need the gateway): sessions see it from now on. */
+  attachSecrets(secrets: SessionSecrets): void {
+    this.deps.secrets = secrets;
+  }
+
   isConnected(nodeId: string): boolean {
     return this.#sessions.has(nodeId);
   }
@@ -340,6 +345,7 @@ export class AgentGateway {
           this.#sessions.delete(closed.nodeId);
           this.deps.membership.disconnected(closed.nodeId);
           this.deps.onAgentDisconnected?.(closed.nodeId);
+          this.deps.secrets?.forget(closed.nodeId);
         }
       });
       this.#sessions.set(node.id, session);

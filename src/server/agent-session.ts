@@ -6,6 +6,7 @@ import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, 
 import { factsHash, type NodeFacts } from '../protocol/facts.js';
 import type { NodeState } from '../protocol/api.js';
 import type { AuditRequest, AuditResultMessage } from '../protocol/checks.js';
+import type { SecretFetch, SecretValue, SecretsManifest, StatusItem } from '../protocol/secret-delivery.js';
 import type { Store } from '../store/open.js';
 import { parseVerifiedCsr } from '../pki/csr.js';
 import { getNode, setAgentInfo, setFacts, type NodeRecord } from '../store/nodes.js';
@@ -26,6 +27,19 @@ export interface SessionDeps {
   factsMinIntervalMs?: number;
   /** Where a node's audit answers go (the audit service); absent: dropped. */
   onAuditResult?: (nodeId: string, result: AuditResultMessage) => Promise<void>;
+  /** Secret delivery (attached once the service exists); absent: no manifests, fetches refused. */
+  secrets?: SessionSecrets;
+}
+
+/** What a session asks of secret delivery (the secret delivery service). */
+export interface SessionSecrets {
+  /** What the node should hold now and a hash of it, from the replica's caches; undefined when the node is gone. */
+  manifest(nodeId: string): Promise<{ hash: string; message: SecretsManifest } | undefined>;
+  /** The value, after checking again that the node may have it; throws BulwarkError otherwise. */
+  fetch(nodeId: string, request: SecretFetch): Promise<SecretValue>;
+  status(nodeId: string, items: readonly StatusItem[]): Promise<void>;
+  /** The node's channel to this replica closed. */
+  forget(nodeId: string): void;
 }
 
 /** The client certificate a connection was opened with. */
@@ -43,6 +57,9 @@ export type ExecListener = (event: ExecOutput | ExecExit | { type: 'closed' }) =
 const HELLO_TIMEOUT_MS = 10_000;
 const DEFAULT_FACTS_MIN_INTERVAL_MS = 10_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Secret fetches queued on one channel; a node needs at most one per delivery it holds. */
+const MAX_QUEUED_FETCHES = 1000;
+const MAX_QUEUED_STATUSES = 16;
 export const CERT_EXPIRED_MESSAGE = 'certificate expired; reconnect with a renewed one';
 
 /** One agent's WebSocket: hello, heartbeats, facts and certificate renewal. */
@@ -65,6 +82,15 @@ export class AgentSession {
   /** Remote commands in flight on this channel, by request id. */
   readonly #execs = new Map<string, ExecListener>();
   #execCloseHooked = false;
+  /** Hash of the last secrets manifest sent on this channel. */
+  #manifestHash: string | undefined;
+  #syncingSecrets = false;
+  /** Fetches run one at a time per channel, so a node cannot turn fetches into a flood of decryptions. */
+  #fetches: Promise<void> = Promise.resolve();
+  #queuedFetches = 0;
+  /** Status reports are written one at a time too; a node sends one per manifest, so a long queue is a flood. */
+  #statuses: Promise<void> = Promise.resolve();
+  #queuedStatuses = 0;
 
   constructor(
     readonly ws: WebSocket,
@@ -189,7 +215,13 @@ export class AgentSession {
         return this.#hello(msg.protocolVersions, msg.agentVersion);
       case 'heartbeat':
         this.send({ type: 'heartbeat_ack', seq: msg.seq, serverTime: this.deps.clock.now() });
-        return this.deps.membership.heartbeat(this.nodeId);
+        await this.deps.membership.heartbeat(this.nodeId);
+        // A changed manifest reaches the node within one heartbeat; an unchanged one costs a cache lookup.
+        return this.#syncSecrets();
+      case 'secret_fetch':
+        return this.#secretFetch(msg);
+      case 'secret_status':
+        return this.#secretStatus(msg.items);
       case 'facts':
         return this.#facts(msg.facts);
       case 'exec_output':
@@ -229,6 +261,66 @@ export class AgentSession {
         return;
       }
     }
+  }
+
+  /** Sends the node its secrets manifest if it differs from the last one sent on this channel. */
+  async #syncSecrets(): Promise<void> {
+    const secrets = this.deps.secrets;
+    if (!secrets || this.#syncingSecrets || this.#closed) return;
+    this.#syncingSecrets = true;
+    try {
+      const manifest = await secrets.manifest(this.nodeId);
+      // Nothing is sent when it cannot be known: an empty manifest would make the node delete its files.
+      if (manifest && manifest.hash !== this.#manifestHash) {
+        this.#manifestHash = manifest.hash;
+        this.send(manifest.message);
+      }
+    } catch (err) {
+      this.deps.log.error({ err, nodeId: this.nodeId }, 'computing the secrets manifest failed; retried at the next heartbeat');
+    } finally {
+      this.#syncingSecrets = false;
+    }
+  }
+
+  #secretFetch(msg: SecretFetch): void {
+    const secrets = this.deps.secrets;
+    const refuse = (code: string, message: string): void => this.send({ type: 'error', requestId: msg.requestId, code, message, fatal: false });
+    if (!secrets) return refuse('NOT_FOUND', 'secret delivery is not available on this server');
+    if (this.#queuedFetches >= MAX_QUEUED_FETCHES) return refuse('RATE_LIMITED', `more than ${MAX_QUEUED_FETCHES} secret fetches queued on this connection`);
+    this.#queuedFetches += 1;
+    this.#fetches = this.#fetches.then(async () => {
+      try {
+        if (!this.#closed) this.send(await secrets.fetch(this.nodeId, msg));
+      } catch (err) {
+        if (isBulwarkError(err)) refuse(err.code, err.message);
+        else {
+          this.deps.log.error({ err, nodeId: this.nodeId }, 'a secret fetch failed');
+          refuse('INTERNAL', 'internal error; the server log has the detail');
+        }
+      } finally {
+        this.#queuedFetches -= 1;
+      }
+    });
+  }
+
+  #secretStatus(items: readonly StatusItem[]): void {
+    const secrets = this.deps.secrets;
+    if (!secrets) return;
+    if (this.#queuedStatuses >= MAX_QUEUED_STATUSES) {
+      this.deps.log.warn({ nodeId: this.nodeId }, 'secret status report dropped: too many queued on this connection');
+      return;
+    }
+    this.#queuedStatuses += 1;
+    this.#statuses = this.#statuses.then(async () => {
+      try {
+        await secrets.status(this.nodeId, items);
+      } catch (err) {
+        // Losing a report costs a stale status, not the node its channel: the next reconnect reports everything again.
+        this.deps.log.error({ err, nodeId: this.nodeId }, 'recording secret delivery status failed');
+      } finally {
+        this.#queuedStatuses -= 1;
+      }
+    });
   }
 
   async #facts(facts: NodeFacts): Promise<void> {
@@ -311,6 +403,7 @@ export class AgentSession {
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
       serverTime: this.deps.clock.now(),
     });
+    await this.#syncSecrets();
   }
 
   #fail(err: unknown): void {

@@ -7,11 +7,16 @@ import { fixedCipher, type RecordCipher } from '../keyring/record-cipher.js';
 import { getClusterState, setClusterState } from '../store/cluster-state.js';
 import { ENCRYPTED_FIELDS, type EncryptedField, type EncryptedValue } from '../store/encrypted-fields.js';
 import { addActiveKek, listKeks, reserveEncryptions, resealKeks, retireKeks, type KekRecord } from '../store/keyring-keys.js';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/database.js';
 import type { Store } from '../store/open.js';
+import { withTransaction } from '../store/transaction.js';
 
 /** NOTIFY channel: a replica changed the key versions (rotation, retirement); the others reload. */
 const CHANNEL = 'bulwark_keyring';
 const REWRAP_STATE = 'keyring.rewrap';
+/** The seal configuration (src/server/seal.ts); its row orders rotations and rekeys across replicas. */
+const SEAL_STATE = 'keyring.seal';
 
 /**
  * A key version wraps at most this many data keys. AES-GCM with random 96-bit
@@ -87,6 +92,8 @@ export class KeyService implements RecordCipher {
   #unsubscribe: () => void = () => undefined;
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+  #pausedUntil = 0;
 
   private constructor(deps: Deps, opts: Required<KeyServiceOptions>, master: Keyring, hierarchy: KeyHierarchy) {
     this.#deps = deps;
@@ -141,19 +148,25 @@ export class KeyService implements RecordCipher {
 
   /** Makes a new key version active at once and starts moving existing data keys to it. */
   async rotate(reason: 'manual' | 'limit' = 'manual'): Promise<number> {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const keks = await listKeks(this.#deps.store.db);
-      const version = Math.max(0, ...keks.map((k) => k.version)) + 1;
-      if (await addActiveKek(this.#deps.store.db, newKek(this.#master, version), this.#deps.clock.now())) {
-        await this.refresh();
-        await this.#deps.store.notifier.publish(CHANNEL, String(version)).catch(() => undefined);
-        this.#deps.log.info({ version, reason }, 'keyring rotated');
-        await this.#deps.onEvent?.('keyring.rotated', { version, reason });
-        this.#startRewrap();
-        return version;
+    return this.#exclusive(async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const keks = await listKeks(this.#deps.store.db);
+        const version = Math.max(0, ...keks.map((k) => k.version)) + 1;
+        const added = await withTransaction(this.#deps.store.db, async (tx) => {
+          await this.#assertCurrentMaster(tx);
+          return addActiveKek(tx, newKek(this.#master, version), this.#deps.clock.now());
+        });
+        if (added) {
+          await this.refresh();
+          await this.#deps.store.notifier.publish(CHANNEL, String(version)).catch(() => undefined);
+          this.#deps.log.info({ version, reason }, 'keyring rotated');
+          await this.#deps.onEvent?.('keyring.rotated', { version, reason });
+          this.#startRewrap();
+          return version;
+        }
       }
-    }
-    throw new BulwarkError('CONFLICT', 'the keyring was rotated by another replica at the same time; check `bulwark keys status`');
+      throw new BulwarkError('CONFLICT', 'the keyring was rotated by another replica at the same time; check `bulwark keys status`');
+    });
   }
 
   /** Re-reads the key versions (another replica rotated or retired one). */
@@ -161,7 +174,10 @@ export class KeyService implements RecordCipher {
     this.#refreshing ??= (async () => {
       try {
         const keks = await listKeks(this.#deps.store.db);
+        const previous = this.#hierarchy;
         this.#hierarchy = hierarchyOf(this.#master, keks);
+        // Every use of a hierarchy is synchronous, so the old one is no longer in use.
+        previous.dispose();
       } finally {
         this.#refreshing = undefined;
       }
@@ -170,20 +186,49 @@ export class KeyService implements RecordCipher {
   }
 
   /**
-   * Seals every live key version under a new master key (rekey). Nothing else is
-   * re-encrypted: data keys stay wrapped under the same key versions.
+   * Seals every live key version under a new master key (rekey), and runs
+   * `alsoInTransaction` (the new seal configuration) in the same commit. Nothing
+   * else is re-encrypted: data keys stay wrapped under the same key versions.
    */
-  async reseal(next: Keyring): Promise<void> {
-    const keks = await listKeks(this.#deps.store.db);
-    const sealed = new Map<number, string>();
-    for (const kek of keks) {
-      if (kek.state === 'retired') continue;
-      const key = this.#master.open(kek.sealed, `keyring:kek:${kek.version}`);
-      sealed.set(kek.version, next.seal(key, `keyring:kek:${kek.version}`));
-      key.fill(0);
+  async reseal(next: Keyring, alsoInTransaction: (tx: Kysely<Database>) => Promise<void>): Promise<void> {
+    await this.#exclusive(async () => {
+      await withTransaction(this.#deps.store.db, async (tx) => {
+        await this.#assertCurrentMaster(tx);
+        const sealed = new Map<number, string>();
+        for (const kek of await listKeks(tx)) {
+          if (kek.state === 'retired') continue;
+          const key = this.#master.open(kek.sealed, `keyring:kek:${kek.version}`);
+          sealed.set(kek.version, next.seal(key, `keyring:kek:${kek.version}`));
+          key.fill(0);
+        }
+        await resealKeks(tx, sealed);
+        await alsoInTransaction(tx);
+      });
+      disposeKeyring(this.#master);
+      this.#master = next;
+    });
+  }
+
+  /**
+   * Holds the seal configuration's row for the rest of the transaction and checks
+   * that this replica's master key is still the cluster's: a key version made or
+   * re-sealed under a master key that a rekey replaced would be unreadable.
+   */
+  async #assertCurrentMaster(tx: Kysely<Database>): Promise<void> {
+    await tx.updateTable('cluster_state').set((eb) => ({ updated_at: eb.ref('updated_at') })).where('key', '=', SEAL_STATE).execute();
+    const raw = await getClusterState(tx, SEAL_STATE);
+    if (raw === undefined) return;
+    const { keyId } = JSON.parse(raw) as { keyId?: string };
+    if (keyId !== undefined && keyId !== this.#master.keyId) {
+      throw new BulwarkError('CONFLICT', 'the master key was replaced by a rekey on another replica; seal this replica and unseal it with the new passphrase, shares or key file');
     }
-    await resealKeks(this.#deps.store.db, sealed);
-    this.#master = next;
+  }
+
+  /** Rotation and rekey one at a time in this process (across replicas the seal row's lock orders them). */
+  #exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn, fn);
+    this.#queue = run.catch(() => undefined);
+    return run;
   }
 
   async status(): Promise<KeyStatus> {
@@ -202,11 +247,15 @@ export class KeyService implements RecordCipher {
     while (this.#rewrap) await this.#rewrap;
   }
 
+  /** Stops the background work and erases the keys from memory (seal, shutdown). */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#unsubscribe();
     await this.#rewrap?.catch(() => undefined);
+    await this.#queue;
+    this.#hierarchy.dispose();
+    disposeKeyring(this.#master);
   }
 
   /** Takes one encryption from this replica's reserved block, reserving another (or rotating) when it runs out. */
@@ -251,7 +300,7 @@ export class KeyService implements RecordCipher {
   }
 
   #startRewrap(): void {
-    if (this.#rewrap || this.#closed) return;
+    if (this.#rewrap || this.#closed || Date.now() < this.#pausedUntil) return;
     const lock = this.#deps.store.leaderLock('keyring-rewrap');
     this.#rewrap = (async () => {
       // One replica re-wraps at a time; another takes over if it dies (its lock goes with it).
@@ -285,9 +334,16 @@ export class KeyService implements RecordCipher {
       progress.done = Math.max(0, progress.total - remaining);
       await this.#saveProgress(progress);
       if (remaining > 0) {
+        let moved = 0;
         for (const field of ENCRYPTED_FIELDS) {
-          await this.#rewrapField(field, target, progress);
+          moved += await this.#rewrapField(field, target, progress);
           if (this.#closed) return;
+        }
+        if (moved === 0) {
+          // What is left cannot be opened (logged per value): do not spin on it; try again later.
+          this.#deps.log.error({ target, remaining }, 're-wrap made no progress; values that cannot be re-wrapped remain; retrying in a minute');
+          this.#pausedUntil = Date.now() + 60_000;
+          return;
         }
         continue;
       }
@@ -310,25 +366,36 @@ export class KeyService implements RecordCipher {
     }
   }
 
-  async #rewrapField(field: EncryptedField, target: number, progress: RewrapProgress): Promise<void> {
+  /** Moves one field's values; returns how many moved. */
+  async #rewrapField(field: EncryptedField, target: number, progress: RewrapProgress): Promise<number> {
     const db = this.#deps.store.db;
     let after: string | undefined;
+    let total = 0;
     for (;;) {
       const batch = await field.scan(db, after, this.#opts.rewrapBatch);
-      if (batch.length === 0) return;
+      if (batch.length === 0) return total;
       after = batch[batch.length - 1]?.key;
-      let moved = 0;
+      const updates: { value: EncryptedValue; next: string }[] = [];
       for (const value of batch) {
         if (this.#hierarchy.kekVersionOf(value.sealed) === target) continue;
         const next = await this.#moved(value);
-        // Lost the compare-and-set: a writer replaced the value meanwhile, under the active version.
-        if (next !== undefined && (await field.replace(db, value.key, value.sealed, next))) moved++;
+        if (next !== undefined) updates.push({ value, next });
       }
+      // One commit per batch: a crash loses at most the batch, which the next pass finds again.
+      const moved = await withTransaction(db, async (tx) => {
+        let n = 0;
+        // A lost compare-and-set means a writer replaced the value meanwhile, under the active version.
+        for (const u of updates) if (await field.replace(tx, u.value.key, u.value.sealed, u.next)) n++;
+        return n;
+      });
+      total += moved;
       if (moved > 0) {
         progress.done = Math.min(progress.total, progress.done + moved);
         await this.#saveProgress(progress);
       }
-      if (this.#closed) return;
+      if (this.#closed) return total;
+      // SQLite calls finish without a trip through the event loop: let requests and timers in between batches.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -404,4 +471,8 @@ export async function offlineCipher(store: Store, master: Keyring): Promise<Reco
   const keks = await listKeks(store.db);
   if (!keks.some((k) => k.state === 'active')) throw new BulwarkError('NOT_INITIALISED', 'this database holds no keyring yet; start the server once');
   return fixedCipher(hierarchyOf(master, keks));
+}
+
+function disposeKeyring(keyring: Keyring): void {
+  (keyring as Partial<{ dispose(): void }>).dispose?.();
 }

@@ -1,13 +1,17 @@
 import type { Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
-import { matchesSelector, parseSelector } from '../core/labels.js';
+import { assertLabels, isValidLabelKey, matchesSelector, parseSelector, type Labels } from '../core/labels.js';
 import type { NodeState, NodeView } from '../protocol/api.js';
 import type { Store } from '../store/open.js';
-import { findNodes, listNodes, markNodeRemoved, type NodeRecord } from '../store/nodes.js';
+import { findNodes, getNode, listNodes, markNodeRemoved, setNodeLabels, type NodeRecord } from '../store/nodes.js';
 import { revokeNodeCertificates } from '../store/certificates.js';
 import type { EventLog } from './event-log.js';
 
 export const NODE_REMOVED_CHANNEL = 'bulwark_node_removed';
+/** Payload: the node id whose labels changed (replicas drop what they derived from them). */
+export const NODE_LABELS_CHANNEL = 'bulwark_node_labels';
+/** Labels one node may carry. */
+export const MAX_NODE_LABELS = 256;
 
 /** The one not-found answer, also given for nodes outside the caller's scope, so existence does not leak. */
 export function nodeNotFound(ref: string): BulwarkError {
@@ -66,6 +70,38 @@ export class NodeService {
     await this.deps.events.append('node.removed', node.id, { name: node.name, by: actor });
     for (const serial of serials) await this.deps.events.append('cert.revoked', node.id, { serial, reason: 'node removed' });
     return this.view({ ...node, state: 'removed', removedAt: now, stateChangedAt: now });
+  }
+
+  /**
+   * Sets and removes labels of a node. `allowed` judges the labels the node would
+   * end up with: a caller whose rights are scoped by labels must not move a node
+   * out of what it may update. Every replica hears of the change (the notifier).
+   */
+  async updateLabels(nodeId: string, patch: { set: Labels; remove: readonly string[] }, actor: string, allowed: (labels: Labels) => boolean = () => true): Promise<NodeView> {
+    assertLabels(patch.set);
+    for (const key of patch.remove) {
+      if (!isValidLabelKey(key)) throw new BulwarkError('INVALID_LABEL', `label key "${key}" is invalid: use letters, digits, "-", "_", "." and an optional "prefix/"`);
+      if (Object.hasOwn(patch.set, key)) throw new BulwarkError('BAD_REQUEST', `label "${key}" is both set and removed; do one or the other`);
+    }
+    // Compare-and-set: a concurrent edit makes the write miss, and it is redone on the new labels.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const node = await getNode(this.deps.store.db, nodeId);
+      if (!node) throw nodeNotFound(nodeId);
+      if (node.state === 'removed') throw new BulwarkError('CONFLICT', `node ${node.id} was removed; its labels cannot change`);
+      const next: Labels = { ...node.labels, ...patch.set };
+      for (const key of patch.remove) delete next[key];
+      const removed = patch.remove.filter((k) => Object.hasOwn(node.labels, k));
+      const set = Object.fromEntries(Object.entries(patch.set).filter(([k, v]) => node.labels[k] !== v));
+      if (removed.length === 0 && Object.keys(set).length === 0) return this.view(node);
+      if (Object.keys(next).length > MAX_NODE_LABELS) throw new BulwarkError('BAD_REQUEST', `a node carries at most ${MAX_NODE_LABELS} labels`);
+      if (!allowed(next)) throw new BulwarkError('FORBIDDEN', `these labels would take node ${node.id} out of the nodes you may update`);
+      if (await setNodeLabels(this.deps.store.db, node.id, node.labels, next)) {
+        await this.deps.store.notifier.publish(NODE_LABELS_CHANNEL, node.id);
+        await this.deps.events.append('node.labels_changed', node.id, { set, removed, labels: next, by: actor });
+        return this.view({ ...node, labels: next });
+      }
+    }
+    throw new BulwarkError('CONFLICT', `the labels of node ${nodeId} keep changing concurrently; try again`);
   }
 
   view(node: NodeRecord): NodeView {

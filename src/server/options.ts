@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayLimits } from './agent-gateway.js';
 import type { KeyServiceOptions } from './key-service.js';
+import type { SealChoice } from './seal.js';
 
 export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
 
@@ -42,6 +43,10 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** How often the audit sweep fires due schedules and fails overdue results. Default 5 s. */
   auditTickMs?: number;
+  /** How a new cluster's master key is protected (default: a key file). Ignored, or refused if different, for an existing cluster. */
+  seal?: SealChoice;
+  /** Unseal at start: the passphrase, or enough shares (otherwise a passphrase or shares cluster starts sealed). */
+  unseal?: { passphrase?: string; shares?: string[] };
   /** Limits and timings of the keyring (tests lower them). */
   keyring?: KeyServiceOptions;
   clock?: Clock;

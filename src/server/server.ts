@@ -1,36 +1,44 @@
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpsServer } from 'node:https';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import { systemClock, type Clock } from '../core/clock.js';
+import { BulwarkError } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/logger.js';
 import { writeFileAtomic } from '../core/fs.js';
 import { VERSION } from '../core/version.js';
-import { loadOrCreateMasterKey } from '../keyring/master-key-file.js';
+import { loadMasterKey } from '../keyring/master-key-file.js';
 import { MasterKeyKeyring } from '../keyring/master-key-keyring.js';
-import { KeyService } from './key-service.js';
+import type { KeyringStatus, SealStatus } from '../protocol/keyring.js';
 import { renewalTime } from '../pki/renewal.js';
+import { getClusterState } from '../store/cluster-state.js';
 import { openStore, type Store } from '../store/open.js';
-import { sql } from 'kysely';
 import { AgentGateway, TLS_CIPHERS } from './agent-gateway.js';
 import { AccessService } from './access-service.js';
 import { IdentityService, BOOTSTRAP_TOKEN_NAME } from './identity-service.js';
 import { AuditLogService } from './audit-log-service.js';
 import { loadOrCreateAuditKey } from './audit-key.js';
 import { loadOrCreateSshCa } from './ssh-ca.js';
-import { randomUUID } from 'node:crypto';
 import { buildApiApp } from './api/app.js';
+import { buildSealedApp } from './api/sealed-app.js';
 import type { RouteEntry } from './api/permissions.js';
+import type { KeyringControl, UnsealInput } from './api/services.js';
 import { loadOrCreateCluster } from './cluster.js';
 import { Enrollment } from './enrollment.js';
 import { EventLog } from './event-log.js';
 import { JoinTokenService } from './join-tokens.js';
+import { KeyService } from './key-service.js';
+import { closeHttps, createHttpsServer, detachedHandler, detachedServer, listenHttps, readListenerCertificate, writeListenerCertificate, type RequestHandler } from './listener.js';
 import { Membership } from './membership.js';
 import { NodeService } from './node-service.js';
 import { ExecService } from './exec-service.js';
 import { AuditService } from './audit-service.js';
+import { SecretService } from './secret-service.js';
+import { SecretDeliveryService } from './secret-delivery-service.js';
 import {
   DEFAULT_AGENT_PORT,
   DEFAULT_API_PORT,
@@ -40,10 +48,11 @@ import {
   type ServerOptions,
 } from './options.js';
 import { PkiService, type ListenerCertificate } from './pki-service.js';
+import { commitStagedKeyFile, MASTER_KEY_FILE, protectMasterKey, readSealConfig, removeKeyFile, Unsealer, writeSealConfig, type SealChoice, type SealConfig, type SealMethod, type UnsealStep } from './seal.js';
 
+export { MASTER_KEY_FILE } from './seal.js';
 export const ADMIN_TOKEN_FILE = 'admin-token';
 export const CA_CERT_FILE = 'ca.pem';
-export const MASTER_KEY_FILE = 'master.key';
 
 export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   return {
@@ -65,7 +74,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   };
 }
 
-/** What a started server is made of; tests and the CLI reach the services through it. */
+/** What an unsealed server is made of; tests and the CLI reach the services through it. */
 export interface ServerParts {
   options: ResolvedServerOptions;
   store: Store;
@@ -81,58 +90,336 @@ export interface ServerParts {
   access: AccessService;
   audit: AuditLogService;
   audits: AuditService;
+  secretDeliveries: SecretDeliveryService;
+  keys: KeyService;
   clusterName: string;
   caPin: string;
-  apiUrl: string;
   agentUrl: string;
   log: Logger;
   clock: Clock;
 }
 
-/** A running control plane: both listeners up, background jobs started. */
-export class Server {
+/** The parts plus what starting them needs once. */
+interface Core extends ServerParts {
+  caCertPem: string;
+  clusterCreated: boolean;
+  listenerCert: ListenerCertificate;
+}
+
+/**
+ * A running control plane. Its API listener stays up for the life of the
+ * process; behind it the server is either unsealed (every service running, the
+ * agent listener open) or sealed (keys locked: only health and unseal answer,
+ * agents cannot connect).
+ */
+export class Server implements KeyringControl {
   /** Set only by the start that created the cluster: the bootstrap admin token, shown once. */
   adminToken: string | undefined;
+  /** Set only by the start that created a cluster unsealed by shares: the shares, shown once. */
+  initShares: string[] | undefined;
+  #core: Core | undefined;
   #renewTimer: NodeJS.Timeout | undefined;
+  readonly #input: ServerOptions;
+  readonly #options: ResolvedServerOptions;
+  readonly #store: Store;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  #seal!: SealConfig;
+  #unsealer!: Unsealer;
+  #https!: HttpsServer;
+  #sealedApp!: FastifyInstance;
+  #sealedHandler!: RequestHandler;
+  #dispatch: RequestHandler = (_req, res) => {
+    res.statusCode = 503;
+    res.end();
+  };
+  #transition: Promise<unknown> = Promise.resolve();
+  readonly #unsealedWaiters: (() => void)[] = [];
 
-  private constructor(private readonly parts: ServerParts) {}
+  private constructor(input: ServerOptions, options: ResolvedServerOptions, store: Store, clock: Clock, log: Logger) {
+    this.#input = input;
+    this.#options = options;
+    this.#store = store;
+    this.#clock = clock;
+    this.#log = log;
+  }
 
-  get options(): ResolvedServerOptions { return this.parts.options; }
-  get store(): Store { return this.parts.store; }
-  get api(): FastifyInstance { return this.parts.api; }
-  get routes(): RouteEntry[] { return this.parts.routes; }
-  get gateway(): AgentGateway { return this.parts.gateway; }
-  get membership(): Membership { return this.parts.membership; }
-  get events(): EventLog { return this.parts.events; }
-  get pki(): PkiService { return this.parts.pki; }
-  get nodes(): NodeService { return this.parts.nodes; }
-  get joinTokens(): JoinTokenService { return this.parts.joinTokens; }
-  get identity(): IdentityService { return this.parts.identity; }
-  get access(): AccessService { return this.parts.access; }
-  get audit(): AuditLogService { return this.parts.audit; }
-  get audits(): AuditService { return this.parts.audits; }
-  get clusterName(): string { return this.parts.clusterName; }
-  get caPin(): string { return this.parts.caPin; }
-  get apiUrl(): string { return this.parts.apiUrl; }
-  get agentUrl(): string { return this.parts.agentUrl; }
+  get sealed(): boolean { return this.#core === undefined; }
+  get options(): ResolvedServerOptions { return this.#options; }
+  get store(): Store { return this.#store; }
+  /** The app answering requests now: the full API when unsealed, the sealed one otherwise (tests inject into it). */
+  get api(): FastifyInstance { return this.#core?.api ?? this.#sealedApp; }
+  get routes(): RouteEntry[] { return this.#parts.routes; }
+  get gateway(): AgentGateway { return this.#parts.gateway; }
+  get membership(): Membership { return this.#parts.membership; }
+  get events(): EventLog { return this.#parts.events; }
+  get pki(): PkiService { return this.#parts.pki; }
+  get nodes(): NodeService { return this.#parts.nodes; }
+  get joinTokens(): JoinTokenService { return this.#parts.joinTokens; }
+  get identity(): IdentityService { return this.#parts.identity; }
+  get access(): AccessService { return this.#parts.access; }
+  get audit(): AuditLogService { return this.#parts.audit; }
+  get audits(): AuditService { return this.#parts.audits; }
+  get keys(): KeyService { return this.#parts.keys; }
+  get clusterName(): string { return this.#parts.clusterName; }
+  get caPin(): string { return this.#parts.caPin; }
+  get agentUrl(): string { return this.#parts.agentUrl; }
+  get apiUrl(): string {
+    return `https://${urlHost(this.#options.api.host)}:${(this.#https.address() as AddressInfo).port}`;
+  }
 
+  get #parts(): Core {
+    if (!this.#core) throw new BulwarkError('SEALED', 'the server is sealed; run `bulwark unseal`');
+    return this.#core;
+  }
+
+  /**
+   * Opens the database and starts the server: unsealed when its master key is at
+   * hand (key file, or the passphrase or shares passed in), sealed otherwise.
+   */
   static async start(input: ServerOptions): Promise<Server> {
     const options = resolveServerOptions(input);
     const clock = input.clock ?? systemClock;
     const log = input.logger ?? createLogger({ name: 'bulwark-server' });
     await mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-    const { key } = await loadOrCreateMasterKey(join(options.dataDir, MASTER_KEY_FILE));
-    const keyring = new MasterKeyKeyring(key);
     const store = await openStore({ url: options.db, ...(options.dbSchema ? { schema: options.dbSchema } : {}) });
+    const server = new Server(input, options, store, clock, log);
     try {
-      return await Server.#assemble(input, options, store, keyring, clock, log);
+      await server.#boot();
+      return server;
     } catch (err) {
+      await server.#stopCore();
+      if (server.#https?.listening) await closeHttps(server.#https);
       await store.close();
       throw err;
     }
   }
 
-  static async #assemble(input: ServerOptions, options: ResolvedServerOptions, store: Store, master: MasterKeyKeyring, clock: Clock, log: Logger): Promise<Server> {
+  async #boot(): Promise<void> {
+    const { key, config, shares } = await this.#masterKeyAtStart();
+    this.#seal = config;
+    this.#unsealer = new Unsealer(config, this.#options.dataDir);
+    this.initShares = shares;
+    const sealed = await buildSealedApp({ control: this, logger: this.#log });
+    this.#sealedApp = sealed.app;
+    this.#sealedHandler = sealed.handler;
+    let cert: ListenerCertificate;
+    if (key) {
+      this.#core = await this.#assembleWith(key);
+      cert = this.#core.listenerCert;
+    } else {
+      cert = await readListenerCertificate(this.#options.dataDir);
+    }
+    this.#https = createHttpsServer(
+      { cert: cert.chainPem, key: cert.keyPem, minVersion: this.#options.tlsMinVersion, ciphers: TLS_CIPHERS },
+      (req, res) => this.#dispatch(req, res),
+    );
+    await listenHttps(this.#https, this.#options.api.host, this.#options.api.port);
+    if (this.#core) await this.#startCore(this.#core);
+    else {
+      this.#dispatch = this.#sealedHandler;
+      this.#log.warn({ api: this.apiUrl, method: this.#seal.method }, 'server started sealed; run `bulwark unseal`');
+    }
+  }
+
+  /** The master key if this start can have it, and the seal configuration (created with the cluster). */
+  async #masterKeyAtStart(): Promise<{ key?: Buffer; config: SealConfig; shares?: string[] }> {
+    const store = this.#store;
+    const now = this.#clock.now();
+    const existing = await readSealConfig(store);
+    const choice = this.#input.seal;
+    if (!existing) {
+      if (await getClusterState(store.db, 'pki.ca')) {
+        // A cluster from before seal methods existed: its key file is its master key.
+        if (choice && choice.method !== 'file') throw new BulwarkError('CONFLICT', `this cluster already exists and is unlocked by its key file; change that with \`bulwark keys rekey\``);
+        const protectedKey = await protectMasterKey({ method: 'file' }, this.#options.dataDir, now, await loadMasterKey(join(this.#options.dataDir, MASTER_KEY_FILE)));
+        await writeSealConfig(store.db, protectedKey.config);
+        return protectedKey;
+      }
+      const created = await protectMasterKey(choice ?? { method: 'file' }, this.#options.dataDir, now);
+      await writeSealConfig(store.db, created.config);
+      return created;
+    }
+    if (choice && choice.method !== existing.method) {
+      throw new BulwarkError('CONFLICT', `this cluster already exists and is unlocked by ${describeMethod(existing.method)}; change that with \`bulwark keys rekey\``);
+    }
+    const unsealer = new Unsealer(existing, this.#options.dataDir);
+    const given = this.#input.unseal;
+    if (existing.method === 'file') return { key: (await unsealer.submit({})).key as Buffer, config: existing };
+    if (existing.method === 'passphrase' && given?.passphrase !== undefined) return { key: (await unsealer.submit({ passphrase: given.passphrase })).key as Buffer, config: existing };
+    if (existing.method === 'shamir' && given?.shares) {
+      let step: UnsealStep = { progress: 0, threshold: unsealer.threshold };
+      for (const share of given.shares) step = await unsealer.submit({ share });
+      if (step.key) return { key: step.key, config: existing };
+    }
+    return { config: existing };
+  }
+
+  async #assembleWith(key: Buffer): Promise<Core> {
+    const master = new MasterKeyKeyring(key);
+    key.fill(0);
+    return Server.#assemble(this.#input, this.#options, this.#store, master, this.#clock, this.#log, this);
+  }
+
+  /** The last steps of an unsealed start, once the API listener is up. */
+  async #startCore(core: Core): Promise<void> {
+    // After a seal the agent listener must come back on the same port, also when the first one was picked by the system.
+    if (this.#options.agent.port === 0) this.#options.agent.port = Number(new URL(core.agentUrl).port);
+    this.#dispatch = detachedHandler(core.api);
+    await writeFileAtomic(join(this.#options.dataDir, CA_CERT_FILE), core.caCertPem, 0o644);
+    if (core.clusterCreated) {
+      this.adminToken = (await core.identity.createApiToken(undefined, { name: BOOTSTRAP_TOKEN_NAME, role: 'admin' })).token;
+      await writeFileAtomic(join(this.#options.dataDir, ADMIN_TOKEN_FILE), `${this.adminToken}\n`, 0o600);
+      await core.events.append('cluster.created', null, { clusterName: core.clusterName, caPin: core.caPin, unsealMethod: this.#seal.method });
+    }
+    core.membership.start();
+    core.audits.start();
+    this.#scheduleListenerRenewal(core.listenerCert);
+    for (const waiter of this.#unsealedWaiters.splice(0)) waiter();
+    this.#log.info({ api: this.apiUrl, agent: core.agentUrl, cluster: core.clusterName }, 'server started');
+  }
+
+  async #stopCore(): Promise<void> {
+    const core = this.#core;
+    if (!core) return;
+    this.#core = undefined;
+    clearTimeout(this.#renewTimer);
+    await core.gateway.close();
+    await core.api.close();
+    await core.membership.stop();
+    core.audits.stop();
+    core.secretDeliveries.close();
+    await core.keys.close();
+    core.events.close();
+    core.access.close();
+    await core.audit.close();
+  }
+
+  sealStatus(): SealStatus {
+    return {
+      sealed: this.sealed,
+      method: this.#seal.method,
+      progress: this.sealed ? this.#unsealer.progress : 0,
+      threshold: this.#unsealer.threshold,
+      ...(this.#seal.shares ? { shares: this.#seal.shares.count } : {}),
+    };
+  }
+
+  /** Resolves once the server is unsealed (at once if it is). */
+  whenUnsealed(): Promise<void> {
+    if (!this.sealed) return Promise.resolve();
+    return new Promise((resolve) => this.#unsealedWaiters.push(resolve));
+  }
+
+  /** One unseal step: a passphrase, one share, the key file (no input), or `reset` to drop the shares given so far. */
+  async unseal(input: UnsealInput): Promise<SealStatus> {
+    return this.#serialised(async () => {
+      if (!this.sealed) return this.sealStatus();
+      if (input.reset) {
+        this.#unsealer.reset();
+        return this.sealStatus();
+      }
+      const step = await this.#unsealer.submit(input);
+      if (!step.key) return this.sealStatus();
+      const core = await this.#assembleWith(step.key);
+      this.#core = core;
+      this.#https.setSecureContext({ cert: core.listenerCert.chainPem, key: core.listenerCert.keyPem, minVersion: this.#options.tlsMinVersion, ciphers: TLS_CIPHERS });
+      await this.#startCore(core);
+      await core.events.append('keyring.unsealed', null, { method: this.#seal.method });
+      await core.audit.append({
+        actor: 'unseal',
+        action: 'keyring.unseal',
+        resource: '/v1/sys/unseal',
+        decision: 'allow',
+        source: input.source ?? 'local',
+        requestId: randomUUID(),
+        outcome: 'success',
+        details: { method: this.#seal.method },
+      });
+      return this.sealStatus();
+    });
+  }
+
+  /** Locks the keys again: every service stops and drops its key material; only unseal answers. */
+  async seal(actor: string): Promise<void> {
+    await this.#serialised(async () => {
+      const core = this.#core;
+      if (!core) return;
+      await core.events.append('keyring.sealed', null, { by: actor });
+      this.#dispatch = this.#sealedHandler;
+      await this.#stopCore();
+      this.#unsealer = new Unsealer(this.#seal, this.#options.dataDir);
+      this.#log.warn({ by: actor }, 'server sealed');
+    });
+  }
+
+  async keyStatus(): Promise<KeyringStatus> {
+    const status = await this.#parts.keys.status();
+    return { ...status, method: this.#seal.method, ...(this.#seal.shares ? { shares: this.#seal.shares } : {}) };
+  }
+
+  async rotate(): Promise<number> {
+    return this.#parts.keys.rotate('manual');
+  }
+
+  /**
+   * A new master key protected as chosen; the key versions are sealed under it
+   * and the old key file, passphrase or shares stop working. Nothing else is
+   * re-encrypted.
+   */
+  async rekey(choice: SealChoice): Promise<{ method: SealMethod; shares?: string[] }> {
+    return this.#serialised(async () => {
+      const core = this.#parts;
+      const created = await protectMasterKey(choice, this.#options.dataDir, this.#clock.now(), randomBytes(32));
+      const previous = this.#seal.method;
+      // The key versions sealed under the new key and the configuration naming it commit together.
+      await core.keys.reseal(new MasterKeyKeyring(created.key), (tx) => writeSealConfig(tx, created.config));
+      created.key.fill(0);
+      if (created.config.method === 'file') await commitStagedKeyFile(this.#options.dataDir);
+      else if (previous === 'file') await removeKeyFile(this.#options.dataDir);
+      this.#seal = created.config;
+      this.#unsealer = new Unsealer(created.config, this.#options.dataDir);
+      await core.events.append('keyring.rekeyed', null, { method: created.config.method, ...(created.config.shares ? { shares: created.config.shares.count, threshold: created.config.shares.threshold } : {}) });
+      return { method: created.config.method, ...(created.shares ? { shares: created.shares } : {}) };
+    });
+  }
+
+  /** Unseal, seal and rekey change what serves requests: one at a time. */
+  #serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#transition.then(fn, fn);
+    this.#transition = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Listener certificates live 90 days; a long-running server swaps them in place at 2/3. */
+  #scheduleListenerRenewal(current: ListenerCertificate): void {
+    const notBefore = current.notAfter - 90 * 86_400_000;
+    const delay = Math.max(60_000, renewalTime(notBefore, current.notAfter) - this.#clock.now());
+    this.#renewTimer = setTimeout(() => {
+      const core = this.#core;
+      if (!core) return;
+      void core.pki
+        .issueListenerCertificate(listenerNames(this.#options))
+        .then(async (next) => {
+          this.#https.setSecureContext({ cert: next.chainPem, key: next.keyPem, minVersion: this.#options.tlsMinVersion, ciphers: TLS_CIPHERS });
+          core.gateway.setCertificate(next);
+          await writeListenerCertificate(this.#options.dataDir, next);
+          this.#scheduleListenerRenewal(next);
+        })
+        .catch((err: unknown) => this.#log.error({ err }, 'listener certificate renewal failed'));
+    }, Math.min(delay, 2 ** 31 - 1));
+    this.#renewTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    await this.#transition;
+    await this.#stopCore();
+    await closeHttps(this.#https);
+    await this.#sealedApp.close();
+    await this.#store.close();
+  }
+
+  static async #assemble(input: ServerOptions, options: ResolvedServerOptions, store: Store, master: MasterKeyKeyring, clock: Clock, log: Logger, control: KeyringControl): Promise<Core> {
     const events = new EventLog(store, clock, log);
     const keys = await KeyService.open({ store, clock, log, onEvent: async (type, details) => void (await events.append(type, null, details)) }, master, input.keyring);
     const cluster = await loadOrCreateCluster(store, keys, clock, options.clusterName);
@@ -199,6 +486,9 @@ export class Server {
     const nodes = new NodeService({ store, clock, events, isConnected: (id) => gateway.isConnected(id), revocationsChanged: () => pki.revocationsChanged() });
     const audits = new AuditService({ store, clock, log, events, access, nodes, audit, session: (id) => gateway.session(id), ...(input.auditTickMs ? { tickMs: input.auditTickMs } : {}) });
     late.audits = audits;
+    const secrets = new SecretService({ store, cipher: keys, clock, log });
+    const secretDeliveries = new SecretDeliveryService({ store, clock, log, events, access, audit, secrets });
+    gateway.attachSecrets(secretDeliveries);
     const agentPort = await gateway.listen(options.agent.host, options.agent.port);
     const agentUrl = `https://${urlHost(options.agent.host)}:${agentPort}`;
     const advertised = options.advertisedAgentAddresses ?? [agentUrl];
@@ -214,6 +504,9 @@ export class Server {
         sshCa: await loadOrCreateSshCa(store, keys, clock),
         exec: new ExecService({ nodes, access, audit, clock, log, session: (id) => gateway.session(id) }),
         audits,
+        secrets,
+        secretDeliveries,
+        keyring: control,
         store,
         clock,
         cluster: { name: cluster.clusterName, caPin: cluster.caPin, agentAddresses: () => advertised, version: VERSION },
@@ -224,16 +517,10 @@ export class Server {
       clock,
       logger: log,
       version: VERSION,
-      https: { cert: listenerCert.chainPem, key: listenerCert.keyPem, minVersion: options.tlsMinVersion, ciphers: TLS_CIPHERS },
+      serverFactory: detachedServer,
     });
-    try {
-      await app.listen({ host: options.api.host, port: options.api.port });
-    } catch (err) {
-      await gateway.close();
-      throw err;
-    }
-    const apiPort = (app.server.address() as AddressInfo).port;
-    const server = new Server({
+    await writeListenerCertificate(options.dataDir, listenerCert);
+    return {
       options,
       store,
       api: app,
@@ -248,53 +535,17 @@ export class Server {
       access,
       audit,
       audits,
+      secretDeliveries,
+      keys,
       clusterName: cluster.clusterName,
       caPin: cluster.caPin,
-      apiUrl: `https://${urlHost(options.api.host)}:${apiPort}`,
+      caCertPem: cluster.ca.certPem,
+      clusterCreated: cluster.created,
       agentUrl,
+      listenerCert,
       log,
       clock,
-    });
-    await writeFileAtomic(join(options.dataDir, CA_CERT_FILE), cluster.ca.certPem, 0o644);
-    if (cluster.created) {
-      server.adminToken = (await identity.createApiToken(undefined, { name: BOOTSTRAP_TOKEN_NAME, role: 'admin' })).token;
-      await writeFileAtomic(join(options.dataDir, ADMIN_TOKEN_FILE), `${server.adminToken}\n`, 0o600);
-      await events.append('cluster.created', null, { clusterName: cluster.clusterName, caPin: cluster.caPin });
-    }
-    membership.start();
-    audits.start();
-    server.#scheduleListenerRenewal(listenerCert);
-    log.info({ api: server.apiUrl, agent: agentUrl, cluster: cluster.clusterName }, 'server started');
-    return server;
-  }
-
-  /** Listener certificates live 90 days; a long-running server swaps them in place at 2/3. */
-  #scheduleListenerRenewal(current: ListenerCertificate): void {
-    const notBefore = current.notAfter - 90 * 86_400_000;
-    const delay = Math.max(60_000, renewalTime(notBefore, current.notAfter) - this.parts.clock.now());
-    this.#renewTimer = setTimeout(() => {
-      void this.pki
-        .issueListenerCertificate(listenerNames(this.options))
-        .then((next) => {
-          (this.api.server as unknown as HttpsServer).setSecureContext({ cert: next.chainPem, key: next.keyPem, minVersion: this.options.tlsMinVersion, ciphers: TLS_CIPHERS });
-          this.gateway.setCertificate(next);
-          this.#scheduleListenerRenewal(next);
-        })
-        .catch((err: unknown) => this.parts.log.error({ err }, 'listener certificate renewal failed'));
-    }, Math.min(delay, 2 ** 31 - 1));
-    this.#renewTimer.unref();
-  }
-
-  async close(): Promise<void> {
-    clearTimeout(this.#renewTimer);
-    await this.gateway.close();
-    await this.api.close();
-    await this.membership.stop();
-    this.audits.stop();
-    this.events.close();
-    this.access.close();
-    await this.audit.close();
-    await this.store.close();
+    };
   }
 }
 
@@ -309,4 +560,8 @@ function listenerNames(options: ResolvedServerOptions): string[] {
 function urlHost(host: string): string {
   const shown = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return shown.includes(':') ? `[${shown}]` : shown;
+}
+
+function describeMethod(method: SealMethod): string {
+  return method === 'file' ? 'its key file' : method === 'passphrase' ? 'a passphrase' : 'key shares';
 }

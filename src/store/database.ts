@@ -249,6 +249,8 @@ export interface Database {
   events: EventsTable;
   cluster_state: ClusterStateTable;
   keyring_keys: KeyringKeysTable;
+  secrets: SecretsTable;
+  secret_versions: SecretVersionsTable;
   users: UsersTable;
   sessions: SessionsTable;
   roles: RolesTable;
@@ -262,6 +264,29 @@ export interface Database {
   audit_policies: AuditPoliciesTable;
   advisories: AdvisoriesTable;
   advisory_packages: AdvisoryPackagesTable;
+  secret_deliveries: SecretDeliveriesTable;
+  secret_delivery_status: SecretDeliveryStatusTable;
+}
+
+/** One versioned secret: its newest version and how many versions it keeps. */
+export interface SecretsTable {
+  path: string;
+  /** The newest version; versions are written with a compare-and-set on it. */
+  current_version: number;
+  max_versions: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One version of a secret; `value` is keyring ciphertext, null once destroyed. */
+export interface SecretVersionsTable {
+  path: string;
+  version: number;
+  value: string | null;
+  created_by: string;
+  created_at: number;
+  deleted_at: number | null;
+  destroyed_at: number | null;
 }
 
 export interface KeyringKeysTable {
@@ -271,4 +296,26 @@ export interface KeyringKeysTable {
   encryptions: number;
   created_at: number;
   retired_at: number | null;
+}
+
+export interface SecretDeliveriesTable {
+  id: string;
+  path: string;
+  selector: string;
+  dest: string;
+  mode: number;
+  owner: string | null;
+  grp: string | null;
+  created_by: string;
+  created_at: number;
+  deleted_at: number | null;
+}
+
+export interface SecretDeliveryStatusTable {
+  delivery_id: string;
+  node_id: string;
+  version: number;
+  state: string;
+  error: string | null;
+  updated_at: number;
 }

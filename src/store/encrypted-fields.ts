@@ -95,6 +95,51 @@ function userColumn(column: 'totp_secret' | 'totp_pending', legacyPrefix: string
   };
 }
 
+/**
+ * Secret values, one per (path, version). The sweep's key is
+ * `path NUL version`: NUL never occurs in a path, and the order is the
+ * database's own (path, version) order, so `after` resumes exactly.
+ * Destroyed versions (NULL) hold nothing to re-wrap.
+ */
+function secretVersionValues(): EncryptedField {
+  const SEP = '\u0000';
+  const split = (key: string): { path: string; version: number } => {
+    const at = key.lastIndexOf(SEP);
+    return { path: key.slice(0, at), version: Number(key.slice(at + 1)) };
+  };
+  return {
+    name: 'secret_versions.value',
+    async scan(db, after, limit) {
+      let query = db.selectFrom('secret_versions').select(['path', 'version', 'value']).where('value', 'is not', null).orderBy('path').orderBy('version').limit(limit);
+      if (after !== undefined) {
+        const last = split(after);
+        query = query.where((eb) => eb.or([eb('path', '>', last.path), eb.and([eb('path', '=', last.path), eb('version', '>', last.version)])]));
+      }
+      const rows = await query.execute();
+      return rows.map((r) => ({
+        key: `${r.path}${SEP}${r.version}`,
+        sealed: r.value as string,
+        binding: { table: 'secret_versions', id: r.path, version: r.version },
+        legacyContext: '',
+      }));
+    },
+    async countNotUnder(db, version) {
+      const row = await db
+        .selectFrom('secret_versions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('value', 'is not', null)
+        .where('value', 'not like', notUnder(version))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+    async replace(db, key, expected, next) {
+      const { path, version } = split(key);
+      const result = await db.updateTable('secret_versions').set({ value: next }).where('path', '=', path).where('version', '=', version).where('value', '=', expected).executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+  };
+}
+
 /** Every place keyring ciphertext is stored. */
 export const ENCRYPTED_FIELDS: readonly EncryptedField[] = [
   clusterStateKey('pki.ca', async (db) => {
@@ -105,4 +150,5 @@ export const ENCRYPTED_FIELDS: readonly EncryptedField[] = [
   clusterStateKey('ssh.user_ca', async () => 'cluster_state:ssh.user_ca'),
   userColumn('totp_secret', 'users.totp_secret:'),
   userColumn('totp_pending', 'users.totp_pending:'),
+  secretVersionValues(),
 ];

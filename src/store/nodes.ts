@@ -197,6 +197,22 @@ export async function setAgentInfo(db: Kysely<Database>, id: string, info: { age
   return result.numUpdatedRows > 0n;
 }
 
+/**
+ * Replaces a node's labels if they are still `previous` (compare-and-set, so two
+ * concurrent edits cannot lose one); false when they changed meanwhile or the
+ * node is unknown or removed.
+ */
+export async function setNodeLabels(db: Kysely<Database>, id: string, previous: Record<string, string>, labels: Record<string, string>): Promise<boolean> {
+  const result = await db
+    .updateTable('nodes')
+    .set({ labels: JSON.stringify(labels) })
+    .where('id', '=', id)
+    .where('state', '!=', 'removed')
+    .where('labels', '=', JSON.stringify(previous))
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
 /** Marks a node removed; false if it is unknown or already removed. */
 export async function markNodeRemoved(db: Kysely<Database>, id: string, at: number): Promise<boolean> {
   const result = await db

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { parseSelector } from '../../core/labels.js';
+import { isValidLabelKey, parseLabels, parseSelector } from '../../core/labels.js';
 import { NODE_STATES, type NodeView } from '../../protocol/api.js';
 import { BulwarkError } from '../../core/errors.js';
 import { clientFrom, type ClientFlags } from '../context.js';
@@ -54,6 +54,41 @@ export function registerNodes(program: Command): void {
     const node = await (await clientFrom(flags)).removeNode(ref);
     process.stdout.write(`Node ${node.id} (${node.name}) removed; its certificates are revoked\n`);
   });
+
+  const label = addClientFlags(
+    group
+      .command('label')
+      .argument('<node>', 'node id or name')
+      .argument('<changes...>', 'key=value to set a label, key- to remove one')
+      .description("set and remove a node's labels (what selectors, roles and secret deliveries match)"),
+  ).option('--json', 'print the node as JSON');
+  label.addHelpText(
+    'after',
+    '\nA node that stops matching a secret delivery\'s selector has that file removed;\none that starts matching receives it, within a heartbeat.\n\nExamples:\n  $ bulwark nodes label db-1 role=db tier=backend\n  $ bulwark nodes label db-1 role-\n  $ bulwark nodes label node_abc… env=prod legacy-',
+  );
+  label.action(async (ref: string, changes: string[], flags: ClientFlags & { json?: boolean }) => {
+    const patch = parseLabelChanges(changes);
+    const node = await (await clientFrom(flags)).setNodeLabels(ref, patch);
+    if (flags.json) return printJson(node);
+    process.stdout.write(`Node ${clean(node.name)} (${node.id}) labels: ${clean(formatLabels(node.labels))}\n`);
+  });
+}
+
+/** `k=v` sets, `k-` removes (kubectl's form). */
+export function parseLabelChanges(changes: readonly string[]): { set: Record<string, string>; remove: string[] } {
+  const remove: string[] = [];
+  const pairs: string[] = [];
+  for (const change of changes) {
+    if (!change.includes('=') && change.endsWith('-')) {
+      const key = change.slice(0, -1);
+      if (!isValidLabelKey(key)) throw new BulwarkError('INVALID_LABEL', `label key "${key}" is invalid: use letters, digits, "-", "_", "." and an optional "prefix/"`);
+      remove.push(key);
+    } else pairs.push(change);
+  }
+  const set = parseLabels(pairs);
+  const both = remove.filter((k) => Object.hasOwn(set, k));
+  if (both.length > 0) throw new BulwarkError('BAD_REQUEST', `label "${both[0] ?? ''}" is both set and removed; do one or the other`);
+  return { set, remove };
 }
 
 function printNode(n: NodeView): void {

@@ -60,7 +60,7 @@ roles.yaml:
     ] as const) {
       rules.forEach((r, i) => {
         process.stdout.write(
-          `  ${kind} ${i}: ${r.verbs.join(',')} on ${r.resources.join(',')}${r.nodes ? ` where ${r.nodes}` : ''}${r.principals ? ` as ${r.principals.join(',')}` : ''}\n`,
+          `  ${kind} ${i}: ${r.verbs.join(',')} on ${r.resources.join(',')}${r.nodes ? ` where ${r.nodes}` : ''}${r.principals ? ` as ${r.principals.join(',')}` : ''}${r.paths ? ` at ${r.paths.join(',')}` : ''}\n`,
         );
       });
     }

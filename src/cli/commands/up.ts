@@ -9,7 +9,8 @@ export function registerUp(program: Command): void {
     .description('initialise a cluster on first run (or reuse it), start the server and enroll an agent for this machine')
     .option('--data-dir <dir>', 'where the cluster lives', defaultDataDir())
     .option('--no-agent', 'do not run an agent for this machine')
-    .option('--root <dir>', 'root directory the local agent reads facts from', '/');
+    .option('--root <dir>', 'root directory the local agent reads facts from', '/')
+    .option('--passphrase-file <file>', 'unseal at start with the passphrase in this file (a passphrase cluster otherwise starts sealed)');
   addServerFlags(cmd, { apiAddr: '127.0.0.1:8443', agentAddr: '0.0.0.0:8444' });
   cmd.addHelpText(
     'after',

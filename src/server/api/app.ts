@@ -1,4 +1,4 @@
-import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { fastify, LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerFactory } from 'fastify';
 import { fastifySwagger } from '@fastify/swagger';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { BulwarkError, errorBody, isBulwarkError, type ErrorCode } from '../../core/errors.js';
@@ -22,6 +22,9 @@ import { registerSshRoutes } from './routes/ssh.js';
 import { registerExecRoutes } from './routes/exec.js';
 import { registerAuditRunRoutes } from './routes/audits.js';
 import { registerPolicyRoutes } from './routes/policies.js';
+import { registerSecretRoutes } from './routes/secrets.js';
+import { registerSecretDeliveryRoutes } from './routes/secret-deliveries.js';
+import { registerKeyringRoutes } from './routes/keyring.js';
 import type { ApiServices } from './services.js';
 
 export const BODY_LIMIT = 256 * 1024;
@@ -32,6 +35,8 @@ export interface ApiAppOptions {
   logger: Logger;
   version: string;
   https?: { cert: string; key: string; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string };
+  /** Serve through a listener owned by the caller (see src/server/listener.ts) instead of the app's own. */
+  serverFactory?: FastifyServerFactory;
 }
 
 export interface ApiApp {
@@ -77,6 +82,7 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
       void reply.status(400).send(errorBody(new BulwarkError('BAD_REQUEST', message)));
     },
     ...(options.https ? { https: options.https } : {}),
+    ...(options.serverFactory ? { serverFactory: options.serverFactory } : {}),
   }) as unknown as FastifyInstance;
   const app = base.withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -130,6 +136,9 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   registerExecRoutes(base, options.services);
   registerAuditRunRoutes(base, options.services);
   registerPolicyRoutes(base, options.services);
+  registerSecretRoutes(base, options.services);
+  registerSecretDeliveryRoutes(base, options.services);
+  registerKeyringRoutes(base, options.services);
   app.get('/v1/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();
@@ -137,7 +146,7 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
 }
 
 /** One place turns any failure into a status and `{error:{code,message}}`; nothing unexpected leaks. */
-function mapError(err: FastifyError): BulwarkError {
+export function mapError(err: FastifyError): BulwarkError {
   if (isBulwarkError(err)) return err;
   if (err.validation) {
     const first = err.validation[0];

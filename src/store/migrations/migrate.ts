@@ -8,6 +8,8 @@ import { auditLog } from './0003-audit-log.js';
 import { tokenMakerAndPendingMfa } from './0004-token-maker-and-pending-mfa.js';
 import { audits } from './0005-audits.js';
 import { keyring } from './0006-keyring.js';
+import { secrets } from './0007-secrets.js';
+import { secretDeliveries } from './0008-secret-deliveries.js';
 
 /** Every migration, by name; names sort in the order they run. Append, never edit. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -17,6 +19,8 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0004-token-maker-and-pending-mfa': tokenMakerAndPendingMfa,
   '0005-audits': audits,
   '0006-keyring': keyring,
+  '0007-secrets': secrets,
+  '0008-secret-deliveries': secretDeliveries,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

@@ -21,8 +21,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { silentLogger } from '../src/core/logger.js';
 import { Server } from '../src/server/server.js';
+import { seedEncryptedRecords } from '../test/seed-encrypted.js';
 
 const { values } = parseArgs({
   options: {
@@ -110,31 +112,8 @@ async function main(): Promise<void> {
 
     // Re-wrap: records written through the keyring (TOTP seed column, 500 a statement).
     const keys = server.keys;
-    const now = Date.now();
     const seedStarted = performance.now();
-    for (let i = 0; i < records; i += 500) {
-      const rows = [];
-      for (let j = i; j < Math.min(records, i + 500); j++) {
-        const id = `bench_${String(j).padStart(7, '0')}`;
-        rows.push({
-          id,
-          name: id,
-          roles: '[]',
-          password_hash: 'scrypt$unused',
-          totp_secret: await keys.encrypt(randomBytes(20), { table: 'users.totp_secret', id, version: 1 }),
-          totp_algorithm: 'SHA1',
-          totp_pending: null,
-          totp_last_step: null,
-          mfa_enrolled_at: now,
-          locked_at: null,
-          failed_logins: 0,
-          created_at: now,
-          updated_at: now,
-          last_login_at: null,
-        });
-      }
-      await server.store.db.insertInto('users').values(rows).execute();
-    }
+    await seedEncryptedRecords(server.store, keys, 0, records);
     process.stderr.write(`seeded ${records} records in ${Math.round(performance.now() - seedStarted)} ms\n`);
     const rotated = performance.now();
     const version = await keys.rotate();
@@ -162,6 +141,12 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
     await rm(dataDir, { recursive: true, force: true });
+    if (values.db && schema) {
+      const client = new pg.Client({ connectionString: values.db });
+      await client.connect();
+      await client.query(`drop schema if exists "${schema}" cascade`);
+      await client.end();
+    }
   }
 }
 

@@ -21,6 +21,7 @@ import { openStore, type Store } from '../src/store/open.js';
 import { testDatabases } from '../src/store/test-databases.js';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
+import { seedEncryptedRecords } from './seed-encrypted.js';
 import { CLI_ENTRY, httpsCall, REPO_ROOT, spawnCli, startTestServer, waitFor, withTempDir, type ErrorJson } from './harness.js';
 
 const PASSPHRASE = 'correct horse battery staple';
@@ -227,34 +228,6 @@ describe('unlocking with the key file', () => {
   });
 });
 
-/** Users with encrypted TOTP seeds written straight through the keyring: records for a re-wrap to move. */
-async function seedSecrets(store: Store, cipher: RecordCipher, from: number, count: number): Promise<void> {
-  const now = Date.now();
-  for (let i = from; i < from + count; i += 500) {
-    const rows = [];
-    for (let j = i; j < Math.min(from + count, i + 500); j++) {
-      const id = `u_${String(j).padStart(7, '0')}`;
-      rows.push({
-        id,
-        name: `seed-${j}`,
-        roles: '[]',
-        password_hash: 'scrypt$unused',
-        totp_secret: await cipher.encrypt(Buffer.from(`seed-value-${j}`), { table: 'users.totp_secret', id, version: 1 }),
-        totp_algorithm: 'SHA1',
-        totp_pending: null,
-        totp_last_step: null,
-        mfa_enrolled_at: now,
-        locked_at: null,
-        failed_logins: 0,
-        created_at: now,
-        updated_at: now,
-        last_login_at: null,
-      });
-    }
-    await store.db.insertInto('users').values(rows).execute();
-  }
-}
-
 /** Every seeded value decrypts to what was written, and is wrapped under `version`. */
 async function assertAllUnder(store: Store, cipher: RecordCipher, version: number, expected: number): Promise<void> {
   const rows = await store.db.selectFrom('users').select(['id', 'name', 'totp_secret']).where('name', 'like', 'seed-%').execute();
@@ -273,13 +246,13 @@ for (const db of testDatabases()) {
       try {
         const keys = t.server.keys;
         const store = t.server.store;
-        await seedSecrets(store, keys, 0, 2000);
+        await seedEncryptedRecords(store, keys, 0, 2000);
         let written = 2000;
         let stop = false;
         // Writers keep adding encrypted records while the key rotates twice and the re-wrap runs.
         const writers = (async () => {
           while (!stop) {
-            await seedSecrets(store, keys, written, 50);
+            await seedEncryptedRecords(store, keys, written, 50);
             written += 50;
             // SQLite calls complete without a trip through the event loop: let timers run.
             await new Promise((resolve) => setImmediate(resolve));
@@ -328,7 +301,7 @@ describe('a re-wrap killed with SIGKILL', () => {
       const RECORDS = 30_000;
       // A cluster with many encrypted records, made in this process and then closed.
       const setup = await Server.start(options(dir));
-      await seedSecrets(setup.store, setup.keys, 0, RECORDS);
+      await seedEncryptedRecords(setup.store, setup.keys, 0, RECORDS);
       await setup.close();
 
       const start = (): ReturnType<typeof spawnCli> => {

@@ -421,3 +421,27 @@ describe('the CLI', () => {
     });
   });
 });
+
+describe('the encryption limit of a key version', () => {
+  it('rotates by itself before a version reaches its limit, and every value stays readable', async () => {
+    const t = await startTestServer({ keyring: { maxEncryptionsPerKey: 2500, reserveBlock: 500 } });
+    try {
+      const keys = t.server.keys;
+      await seedEncryptedRecords(t.server.store, keys, 0, 2600);
+      const status = await keys.status();
+      assert.ok(status.activeVersion >= 2, `rotated, now at version ${status.activeVersion}`);
+      // Counted in blocks: a version never hands out more than the limit (the block that would cross it is not used).
+      for (const v of status.versions.filter((x) => x.version < status.activeVersion)) assert.ok(v.encryptions <= 2500 + 500, `version ${v.version} reserved ${v.encryptions}`);
+      const events = await t.events({ type: 'keyring.rotated' });
+      assert.ok(events.some((e) => (e.details as { reason?: string }).reason === 'limit'), 'the rotation says why');
+      const rows = await t.server.store.db.selectFrom('users').select(['id', 'name', 'totp_secret']).where('name', 'like', 'seed-%').execute();
+      assert.equal(rows.length, 2600);
+      for (const row of rows) {
+        const value = await keys.decrypt(row.totp_secret ?? '', { table: 'users.totp_secret', id: row.id, version: 1 });
+        assert.equal(value.toString(), `seed-value-${row.name.slice('seed-'.length)}`);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});

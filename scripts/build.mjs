@@ -5,9 +5,9 @@ import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
-  // The agent runs each audit in a worker thread started from dist/audit-worker.js
-  // (src/agent/audit-runner.ts finds it beside the bundle or one level up from a chunk).
-  entryPoints: { bulwark: 'src/cli/main.ts', 'audit-worker': 'src/agent/audit-worker.ts' },
+  // Audits and backups run in worker threads started from dist/audit-worker.js and
+  // dist/backup-worker.js (src/core/worker-entry.ts finds them beside the bundle or one level up from a chunk).
+  entryPoints: { bulwark: 'src/cli/main.ts', 'audit-worker': 'src/agent/audit-worker.ts', 'backup-worker': 'src/backup/backup-worker.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
 import { isAbsolute, posix, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Clock } from '../core/clock.js';
-import { BulwarkError } from '../core/errors.js';
+import { findWorkerEntry, startWorker, workerCandidates } from '../core/worker-entry.js';
 import type { Logger } from '../core/logger.js';
 import type { AuditOutput } from '../checks/run.js';
 import { AUDIT_LIMITS, type AuditRequest, type AuditResultMessage } from '../protocol/checks.js';
@@ -36,39 +34,21 @@ export interface AuditRunnerDeps {
   log: Logger;
 }
 
-/**
- * Where the worker entry may live, seen from this module: beside it in the
- * bundle (`dist/bulwark.js` and `dist/audit-worker.js`), one level up when this
- * module is in a chunk (`dist/chunks/*.js`), or the TypeScript source beside it
- * (`src/agent/audit-worker.ts`, run under tsx).
- */
+/** The audit worker's possible places (see workerCandidates). */
 export function auditWorkerCandidates(base: string | URL = import.meta.url): URL[] {
-  return [new URL('./audit-worker.js', base), new URL('../audit-worker.js', base), new URL('./audit-worker.ts', base)];
+  return workerCandidates('audit-worker', base);
 }
 
-/** The first candidate that exists; INTERNAL when none does (a broken installation). */
-export function findAuditWorkerEntry(base: string | URL = import.meta.url, exists: (path: string) => boolean = existsSync): URL {
-  const candidates = auditWorkerCandidates(base);
-  const found = candidates.find((url) => exists(fileURLToPath(url)));
-  if (!found) throw new BulwarkError('INTERNAL', `the audit worker is missing from this installation (looked for ${candidates.map((u) => fileURLToPath(u)).join(', ')})`);
-  return found;
+export function findAuditWorkerEntry(base: string | URL = import.meta.url, exists?: (path: string) => boolean): URL {
+  return findWorkerEntry('audit-worker', base, exists);
 }
 
 let workerEntry: URL | undefined;
 
-/**
- * Starts the worker. From source, the entry is TypeScript: Node 20 applies
- * neither the parent's `--import tsx` nor its module hooks inside a worker, so
- * a small bootstrap registers tsx in the worker before importing the entry.
- */
-function startWorker(input: AuditWorkerInput): Worker {
+function startAuditWorker(input: AuditWorkerInput): Worker {
   workerEntry ??= findAuditWorkerEntry();
   // A policy that makes evaluation balloon (a huge file, a pathological pattern) fails the audit, not the agent.
-  const resourceLimits = { maxOldGenerationSizeMb: 512 };
-  if (!workerEntry.pathname.endsWith('.ts')) return new Worker(workerEntry, { workerData: input, resourceLimits });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(workerEntry.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData: input, resourceLimits });
+  return startWorker(workerEntry, { workerData: input, resourceLimits: { maxOldGenerationSizeMb: 512 } });
 }
 
 type Outcome = { ok: true; output: AuditOutput } | { ok: false; code: 'TIMEOUT' | 'INTERNAL'; message: string };
@@ -179,7 +159,7 @@ export class AuditRunner {
       ...(this.deps.clusterCaPem ? { tlsExtraCa: [this.deps.clusterCaPem] } : {}),
     };
     try {
-      worker = startWorker(input);
+      worker = startAuditWorker(input);
     } catch (err) {
       fail(err, 'the audit worker could not start');
       return { done, cancel };

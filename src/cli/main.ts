@@ -17,6 +17,7 @@ import { registerExec } from './commands/exec.js';
 import { registerAudit, registerPolicy, registerVulndb } from './commands/audit.js';
 import { registerSecret } from './commands/secret.js';
 import { registerKeys } from './commands/keys.js';
+import { registerBackup } from './commands/backup.js';
 
 /** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
 const USAGE_EXIT = 2;
@@ -58,9 +59,13 @@ Examples:
   registerVulndb(program);
   registerSecret(program);
   registerKeys(program);
+  registerBackup(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
-    for (const sub of cmd.commands) sub.exitOverride();
+    for (const sub of cmd.commands) {
+      sub.exitOverride();
+      for (const leaf of sub.commands) leaf.exitOverride();
+    }
   }
   return program;
 }

@@ -53,6 +53,12 @@ export const ERROR_CATALOGUE = {
   NOT_CONNECTED: { status: 503, exit: 8, description: "The node's agent is not connected to this server." },
   DISCONNECTED: { status: 502, exit: 8, description: "The node's agent disconnected before the operation finished." },
   TIMEOUT: { status: 504, exit: 8, description: 'The operation did not finish in time.' },
+  REPOSITORY_NOT_FOUND: { status: 404, exit: 4, description: 'No backup repository exists at that location.' },
+  REPOSITORY_LOCKED: { status: 409, exit: 5, description: 'Another process holds a lock on the backup repository that this operation cannot share.' },
+  REPOSITORY_DAMAGED: { status: 500, exit: 10, description: 'An object of the backup repository is missing, failed authentication or is malformed: damaged or tampered with.' },
+  BACKUP_KEY_WRONG: { status: 401, exit: 3, description: 'No key of the backup repository opens with the password or key file given.' },
+  UNSAFE_PATH: { status: 400, exit: 2, description: 'A snapshot names a path that would leave the restore target (.., an absolute path, or a symbolic link on the way).' },
+  STORAGE_FAILED: { status: 502, exit: 8, description: 'The storage holding the backup repository (a directory or an S3 bucket) failed or could not be reached.' },
   INTERNAL: { status: 500, exit: 1, description: 'An unexpected failure; the server log has the detail.' },
 } as const satisfies Record<string, { status: number; exit: number; description: string }>;
 

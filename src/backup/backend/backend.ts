@@ -1,0 +1,58 @@
+/**
+ * Where a backup repository's files live. The repository format (docs/repository-format.md)
+ * needs only whole-file writes, whole or ranged reads, listing and removal, so a
+ * local directory and an S3 bucket serve it the same way. Every file is immutable
+ * once written, except locks (rewritten under new names) — so no backend needs
+ * overwrite semantics beyond "a new name each time".
+ */
+
+/**
+ * The folders of a repository. `config` holds exactly one file, named `config`;
+ * `data` files (packs) are named by their hex id, whose first two digits pick the
+ * shard folder. Backends reject other names with BAD_REQUEST (see layout.ts).
+ */
+export const FILE_KINDS = ['config', 'keys', 'locks', 'snapshots', 'index', 'data'] as const;
+export type FileKind = (typeof FILE_KINDS)[number];
+
+export interface FileInfo {
+  /** The file's name inside its kind (for `data`, the 64-hex pack id; backends may shard it on disk). */
+  name: string;
+  size: number;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export interface Backend {
+  /** A printable location without credentials (`/mnt/backups/r1`, `s3://bucket/prefix`). */
+  readonly location: string;
+  /** Creates what the backend needs (folders) for a new repository; CONFLICT when a repository (a `config`) is already there. */
+  create(): Promise<void>;
+  /** Every file of a kind, in no particular order. */
+  list(kind: FileKind): AsyncIterable<FileInfo>;
+  /**
+   * The whole file, or exactly `range.length` bytes from `range.offset`.
+   * NOT_FOUND when the file does not exist; REPOSITORY_DAMAGED when a range reaches past its end.
+   */
+  read(kind: FileKind, name: string, range?: ByteRange): Promise<Buffer>;
+  /**
+   * Writes a whole file, durable when the promise resolves and never visible torn:
+   * a reader sees the whole file or none of it. `data` may be given in parts
+   * (written in order, without being joined in memory). Writing a name that
+   * exists is CONFLICT when `exclusive`, otherwise it replaces the file.
+   */
+  write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], options?: { exclusive?: boolean }): Promise<void>;
+  /** Removes a file; a file already gone is not an error. */
+  remove(kind: FileKind, name: string): Promise<void>;
+  /** The file's size, or undefined when it does not exist. */
+  stat(kind: FileKind, name: string): Promise<FileInfo | undefined>;
+  /** Releases connections; the backend is not used afterwards. */
+  close(): Promise<void>;
+}
+
+/** A file name the repository itself would write: hex ids, `config`, and nothing that could leave its folder. */
+export function isSafeFileName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name) && !name.includes('..');
+}

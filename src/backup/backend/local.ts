@@ -1,0 +1,320 @@
+import { link, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { BulwarkError, isBulwarkError } from '../../core/errors.js';
+import { fsyncDir } from '../../core/fs.js';
+import { FILE_KINDS, isSafeFileName } from './backend.js';
+import type { Backend, ByteRange, FileInfo, FileKind } from './backend.js';
+import { checkKind, checkRange, dataShards, filePath, shortFileError, writeParts } from './layout.js';
+
+const FOLDER_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** How many files of a folder `list` stats at once. */
+const STAT_BATCH = 32;
+
+/**
+ * A repository in a local directory (or anything mounted as one: NFS, a USB disk).
+ * Files are private to the owner (0600, folders 0700) and published atomically:
+ * each is written to a temp file beside its final name (a dot name, which `list`
+ * skips), fsynced, then renamed into place and the folder fsynced, so a crash
+ * leaves either the whole file or no file.
+ */
+export class LocalBackend implements Backend {
+  readonly location: string;
+  readonly #root: string;
+
+  constructor(root: string) {
+    this.#root = resolve(root);
+    this.location = this.#root;
+  }
+
+  async create(): Promise<void> {
+    if (await this.#exists(join(this.#root, 'config'))) {
+      throw new BulwarkError('CONFLICT', `A backup repository already exists at ${this.#root}; choose another location or use that repository.`);
+    }
+    const folders = [
+      ...FILE_KINDS.filter((kind) => kind !== 'config').map((kind) => join(this.#root, kind)),
+      ...dataShards().map((shard) => join(this.#root, 'data', shard)),
+    ];
+    try {
+      const firstCreated = await mkdir(this.#root, { recursive: true, mode: FOLDER_MODE });
+      for (const folder of folders) await mkdir(folder, { recursive: true, mode: FOLDER_MODE });
+      await syncFolder(join(this.#root, 'data'));
+      await syncFolder(this.#root);
+      // Each folder this call made above the root's contents is a new entry in its parent.
+      if (firstCreated !== undefined) {
+        for (let dir = this.#root; ; dir = dirname(dir)) {
+          await syncFolder(dirname(dir));
+          if (dir === firstCreated || dir === dirname(dir)) break;
+        }
+      }
+    } catch (err) {
+      throw storageError(err, 'create the repository folders in', this.#root);
+    }
+  }
+
+  async *list(kind: FileKind): AsyncGenerator<FileInfo> {
+    if (kind === 'config') {
+      const info = await this.stat('config', 'config');
+      if (info === undefined) await this.#requireRoot();
+      else yield info;
+      return;
+    }
+    checkKind(kind);
+    const folder = join(this.#root, kind);
+    const names = await this.#readFolder(folder, kind);
+    if (kind !== 'data') {
+      yield* this.#statAll(folder, names);
+      return;
+    }
+    for (const shard of names.filter((n) => /^[0-9a-f]{2}$/.test(n))) {
+      const shardFolder = join(folder, shard);
+      let packs: string[];
+      try {
+        packs = await readdir(shardFolder);
+      } catch (err) {
+        // A shard folder that is gone (or is not a folder) holds no packs.
+        if (errnoCode(err) === 'ENOENT' || errnoCode(err) === 'ENOTDIR') continue;
+        throw storageError(err, 'list', shardFolder);
+      }
+      // A pack outside its own shard could not be read by its name, so it is not listed.
+      yield* this.#statAll(shardFolder, packs.filter((pack) => pack.startsWith(shard)));
+    }
+  }
+
+  async read(kind: FileKind, name: string, range?: ByteRange): Promise<Buffer> {
+    const path = join(this.#root, filePath(kind, name));
+    if (range !== undefined) checkRange(range);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      throw await this.#missingOr(err, kind, name, 'read', path);
+    }
+    try {
+      if (range === undefined) return await handle.readFile();
+      if (range.length === 0) {
+        const size = (await handle.stat()).size;
+        if (size < range.offset) throw shortFileError(kind, name, range, 0);
+        return Buffer.alloc(0);
+      }
+      const buffer = Buffer.allocUnsafe(range.length);
+      let filled = 0;
+      while (filled < range.length) {
+        const { bytesRead } = await handle.read(buffer, filled, range.length - filled, range.offset + filled);
+        if (bytesRead === 0) throw shortFileError(kind, name, range, filled);
+        filled += bytesRead;
+      }
+      return buffer;
+    } catch (err) {
+      throw storageError(err, 'read', path);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], options: { exclusive?: boolean } = {}): Promise<void> {
+    const path = join(this.#root, filePath(kind, name));
+    const parts = writeParts(data);
+    const folder = dirname(path);
+    const temp = join(folder, `.${name}.${randomBytes(8).toString('hex')}.tmp`);
+    const handle = await this.#openTemp(temp, folder);
+    let handleOpen = true;
+    try {
+      await writeAll(handle, parts);
+      await handle.sync();
+      handleOpen = false;
+      await handle.close();
+      if (options.exclusive === true) await this.#publishExclusive(temp, path, kind, name);
+      else await rename(temp, path);
+    } catch (err) {
+      throw storageError(err, 'write', path);
+    } finally {
+      if (handleOpen) await handle.close().catch(() => undefined);
+      // After a rename the temp name is gone already; after a link or a failure it must go.
+      await unlink(temp).catch(() => undefined);
+    }
+    await syncFolder(folder).catch((err: unknown) => {
+      throw storageError(err, 'sync the folder', folder);
+    });
+  }
+
+  async remove(kind: FileKind, name: string): Promise<void> {
+    const path = join(this.#root, filePath(kind, name));
+    try {
+      await unlink(path);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw storageError(err, 'remove', path);
+    }
+  }
+
+  async stat(kind: FileKind, name: string): Promise<FileInfo | undefined> {
+    const path = join(this.#root, filePath(kind, name));
+    try {
+      const info = await stat(path);
+      if (!info.isFile()) throw new BulwarkError('STORAGE_FAILED', `${path} is not a regular file; the repository folder was changed by something else.`);
+      return { name, size: info.size };
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw storageError(err, 'read the size of', path);
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+
+  /** The temp file, exclusively created; a missing folder is made (as restic does), a missing repository is an error. */
+  async #openTemp(temp: string, folder: string): Promise<FileHandle> {
+    try {
+      return await open(temp, 'wx', FILE_MODE);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw storageError(err, 'write to', folder);
+    }
+    await this.#requireRoot();
+    try {
+      await mkdir(folder, { recursive: true, mode: FOLDER_MODE });
+      return await open(temp, 'wx', FILE_MODE);
+    } catch (err) {
+      throw storageError(err, 'write to', folder);
+    }
+  }
+
+  /**
+   * A hard link fails with EEXIST when the name is taken, so publishing cannot
+   * replace a file another writer just published. File systems without hard links
+   * (FAT, exFAT, some FUSE and SMB mounts) get a check-then-rename instead, which
+   * a concurrent writer could race.
+   */
+  async #publishExclusive(temp: string, path: string, kind: FileKind, name: string): Promise<void> {
+    try {
+      await link(temp, path);
+      return;
+    } catch (err) {
+      const code = errnoCode(err);
+      if (code === 'EEXIST') throw conflict(kind, name, this.#root);
+      if (code === undefined || !NO_HARD_LINKS.has(code)) throw err;
+    }
+    if (await this.#exists(path)) throw conflict(kind, name, this.#root);
+    await rename(temp, path);
+  }
+
+  async #readFolder(folder: string, kind: FileKind): Promise<string[]> {
+    try {
+      return await readdir(folder);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw storageError(err, 'list', folder);
+      await this.#requireRoot();
+      throw new BulwarkError('REPOSITORY_NOT_FOUND', `No backup repository at ${this.#root}: its ${kind}/ folder is missing.`);
+    }
+  }
+
+  async *#statAll(folder: string, names: readonly string[]): AsyncGenerator<FileInfo> {
+    // Temp files start with a dot; anything else the repository could not have written is not ours.
+    const files = names.filter((n) => !n.startsWith('.') && isSafeFileName(n));
+    for (let i = 0; i < files.length; i += STAT_BATCH) {
+      const batch = await Promise.all(files.slice(i, i + STAT_BATCH).map((n) => this.#sizeOf(folder, n)));
+      for (const info of batch) if (info !== undefined) yield info;
+    }
+  }
+
+  async #sizeOf(folder: string, name: string): Promise<FileInfo | undefined> {
+    const path = join(folder, name);
+    try {
+      const info = await stat(path);
+      return info.isFile() ? { name, size: info.size } : undefined;
+    } catch (err) {
+      // Removed between the listing and the stat (a concurrent prune): no longer there.
+      if (errnoCode(err) === 'ENOENT') return undefined;
+      throw storageError(err, 'read the size of', path);
+    }
+  }
+
+  async #missingOr(err: unknown, kind: FileKind, name: string, action: string, path: string): Promise<unknown> {
+    if (errnoCode(err) !== 'ENOENT') return storageError(err, action, path);
+    await this.#requireRoot();
+    return new BulwarkError('NOT_FOUND', `${kind}/${name} does not exist in the backup repository at ${this.#root}.`);
+  }
+
+  async #requireRoot(): Promise<void> {
+    if (!(await this.#exists(this.#root))) {
+      throw new BulwarkError('REPOSITORY_NOT_FOUND', `No backup repository at ${this.#root}: the folder does not exist.`);
+    }
+  }
+
+  async #exists(path: string): Promise<boolean> {
+    try {
+      await stat(path);
+      return true;
+    } catch (err) {
+      if (errnoCode(err) === 'ENOENT') return false;
+      throw storageError(err, 'look for', path);
+    }
+  }
+}
+
+/** Writes every part in order with vectored writes, carrying on after a short write. */
+async function writeAll(handle: FileHandle, parts: readonly Uint8Array[]): Promise<void> {
+  let pending = parts.filter((p) => p.byteLength > 0);
+  while (pending.length > 0) {
+    let { bytesWritten } = await handle.writev(pending);
+    if (bytesWritten === 0) throw new BulwarkError('STORAGE_FAILED', 'The file system accepted no bytes of a write.');
+    const rest: Uint8Array[] = [];
+    for (const part of pending) {
+      if (bytesWritten >= part.byteLength) bytesWritten -= part.byteLength;
+      else {
+        rest.push(bytesWritten > 0 ? part.subarray(bytesWritten) : part);
+        bytesWritten = 0;
+      }
+    }
+    pending = rest;
+  }
+}
+
+/** Folder fsync, except where the file system has none (some network mounts answer EINVAL). */
+async function syncFolder(folder: string): Promise<void> {
+  try {
+    await fsyncDir(folder);
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+  }
+}
+
+function conflict(kind: FileKind, name: string, root: string): BulwarkError {
+  return new BulwarkError('CONFLICT', `${kind}/${name} already exists in the backup repository at ${root}; it was left unchanged.`);
+}
+
+/** Codes with which `link` says the file system has no hard links. */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
+
+const ERRNO_TEXT: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EIO: 'input/output error',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'a folder is where a file should be',
+  ENOENT: 'no such file or folder',
+  EEXIST: 'something else is already there',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files in the system',
+  ESTALE: 'stale network file handle',
+};
+
+function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** STORAGE_FAILED naming the errno and the path; BulwarkErrors and non-fs errors pass through. */
+function storageError(err: unknown, action: string, path: string): unknown {
+  if (isBulwarkError(err)) return err;
+  const code = errnoCode(err);
+  if (code === undefined) return err;
+  const text = ERRNO_TEXT[code];
+  return new BulwarkError('STORAGE_FAILED', `Could not ${action} ${path}: ${code}${text === undefined ? '' : ` (${text})`}.`);
+}

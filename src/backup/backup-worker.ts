@@ -1,0 +1,166 @@
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { parentPort, workerData } from 'node:worker_threads';
+import { joinOwned, openBlob, sealBlob } from './blob-codec.js';
+import { Chunker, gearTable } from './chunker.js';
+import { BLOB_DATA, blobId, type BlobType, type RepositoryKeys } from './crypto.js';
+import type { FileOutcome, FileTask, FromWorker, SealedBlob, ToWorker, WorkerInit } from './worker-protocol.js';
+
+/**
+ * A backup worker: reads files, cuts them into chunks, names each chunk by its
+ * keyed hash, asks the main thread which chunks are new, and seals those.
+ * Several jobs run interleaved in one worker (each waits on I/O, the main
+ * thread's answer or compression at different times), so a core stays busy.
+ */
+const init = workerData as WorkerInit;
+const keys: RepositoryKeys = { encryption: Buffer.from(init.encryption), mac: Buffer.from(init.mac), chunker: Buffer.from(init.chunker) };
+const table = gearTable(keys.chunker);
+const port = parentPort;
+if (!port) throw new Error('backup-worker must run as a worker thread');
+
+/** Working buffers: 12 MiB holds the largest chunk (8 MiB) plus a read; reused, since fresh large buffers cost page faults here. */
+const BUFFER_BYTES = 12 * 1024 * 1024;
+const READ_BYTES = 4 * 1024 * 1024;
+const spare: Buffer[] = [];
+const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
+const giveBuffer = (b: Buffer): void => {
+  if (spare.length < 2) spare.push(b);
+};
+
+let nextReq = 0;
+const waiting = new Map<number, (fresh: Uint8Array) => void>();
+
+function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port?.postMessage(message, transfer);
+}
+
+interface PendingChunk {
+  file: number;
+  start: number;
+  length: number;
+  id: Buffer;
+}
+
+class Job {
+  readonly buf = takeBuffer();
+  readonly pending: PendingChunk[] = [];
+  readonly outcomes: { ids: Buffer[]; size: number; error?: string }[] = [];
+
+  constructor(
+    readonly id: number,
+    readonly files: FileTask[],
+  ) {}
+
+  /** Asks which pending chunks are new, seals those, sends them; the buffer region they used is then free. */
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunks = this.pending.splice(0);
+    const req = nextReq++;
+    const ids = joinOwned(chunks.map((c) => c.id));
+    const answer = new Promise<Uint8Array>((resolve) => waiting.set(req, resolve));
+    send({ t: 'lookup', req, job: this.id, ids, lengths: chunks.map((c) => c.length) }, [ids.buffer as ArrayBuffer]);
+    const fresh = await answer;
+    const sealed = await Promise.all(
+      chunks.map(async (c, i): Promise<SealedBlob | undefined> => {
+        if (fresh[i] !== 1) return undefined;
+        const parts = await sealBlob(keys, BLOB_DATA, c.id, this.buf.subarray(c.start, c.start + c.length));
+        return { id: c.id, data: joinOwned(parts), rawLength: c.length };
+      }),
+    );
+    const blobs = sealed.filter((b): b is SealedBlob => b !== undefined);
+    if (blobs.length > 0) send({ t: 'blobs', job: this.id, blobs }, blobs.map((b) => b.data.buffer as ArrayBuffer));
+  }
+
+  chunk(file: number, start: number, length: number): void {
+    const id = blobId(keys.mac, BLOB_DATA, this.buf.subarray(start, start + length));
+    this.pending.push({ file, start, length, id });
+    (this.outcomes[file] as { ids: Buffer[] }).ids.push(id);
+  }
+
+  async readFile(index: number, task: FileTask, at: number): Promise<number> {
+    const outcome: { ids: Buffer[]; size: number; error?: string } = { ids: [], size: 0 };
+    this.outcomes[index] = outcome;
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(task.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const info = await handle.stat();
+      if (!info.isFile() || info.ino !== task.inode || info.dev !== task.device) throw Object.assign(new Error('it was replaced while the backup ran'), { code: 'ECHANGED' });
+      const chunker = new Chunker(table);
+      let start = at; // where the current (incomplete) chunk begins in buf
+      let end = at; // end of the data read so far
+      for (;;) {
+        if (this.buf.length - end < READ_BYTES) {
+          // Make room: send what is complete, then move the incomplete chunk to the front.
+          await this.flush();
+          this.buf.copyWithin(0, start, end);
+          end -= start;
+          start = 0;
+        }
+        const { bytesRead } = await handle.read(this.buf, end, Math.min(READ_BYTES, this.buf.length - end), null);
+        if (bytesRead === 0) break;
+        const cuts = chunker.push(this.buf.subarray(end, end + bytesRead));
+        end += bytesRead;
+        outcome.size += bytesRead;
+        for (const length of cuts) {
+          this.chunk(index, start, length);
+          start += length;
+        }
+      }
+      const last = chunker.finish();
+      if (last !== undefined) {
+        this.chunk(index, start, last);
+        start += last;
+      }
+      return end;
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      outcome.error = e.code === 'ECHANGED' ? `${task.path}: ${e.message}` : `${task.path}: cannot read (${e.code ?? e.message})`;
+      // Chunks of a failed file already cut are still valid blobs, merely unreferenced: send them and start afresh.
+      await this.flush();
+      return 0;
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async run(): Promise<FileOutcome[]> {
+    let at = 0;
+    for (const [index, task] of this.files.entries()) {
+      // Small files share the buffer (and one lookup) until it fills.
+      if (this.buf.length - at < READ_BYTES + 1024 * 1024) {
+        await this.flush();
+        at = 0;
+      }
+      at = await this.readFile(index, task, at);
+    }
+    await this.flush();
+    giveBuffer(this.buf);
+    return this.outcomes.map((o) => ({ content: joinOwned(o.ids), size: o.size, ...(o.error === undefined ? {} : { error: o.error }) }));
+  }
+}
+
+async function runJob(id: number, files: FileTask[]): Promise<void> {
+  const outcomes = await new Job(id, files).run();
+  send({ t: 'done', job: id, files: outcomes }, outcomes.map((o) => o.content.buffer as ArrayBuffer));
+}
+
+async function openRequest(req: number, type: number, id: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<void> {
+  try {
+    const plain = joinOwned([await openBlob(keys, type as BlobType, id, sealed, rawLength)]);
+    send({ t: 'opened', req, plain }, [plain.buffer as ArrayBuffer]);
+  } catch (err) {
+    send({ t: 'opened', req, error: (err as Error).message });
+  }
+}
+
+port.on('message', (message: ToWorker) => {
+  if (message.t === 'job') {
+    runJob(message.job, message.files).catch((err: unknown) => send({ t: 'fatal', message: (err as Error).message }));
+  } else if (message.t === 'known') {
+    const resolve = waiting.get(message.req);
+    waiting.delete(message.req);
+    resolve?.(message.fresh);
+  } else {
+    void openRequest(message.req, message.type, message.id, message.sealed, message.rawLength);
+  }
+});

@@ -1,0 +1,29 @@
+import { timingSafeEqual } from 'node:crypto';
+import { BulwarkError } from '../core/errors.js';
+import { compressIfSmaller, decompressTo } from './compress.js';
+import { BLOB_TREE, blobAad, blobId, open, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
+
+/** Compresses (when it helps) and seals a blob whose id is already known; the parts are nonce, ciphertext, tag. */
+export async function sealBlob(keys: RepositoryKeys, type: BlobType, id: Uint8Array, plain: Buffer): Promise<Buffer[]> {
+  return sealParts(keys.encryption, await compressIfSmaller(plain), blobAad(type, id));
+}
+
+/** Opens a sealed blob: authenticate, decompress, and check its id is the keyed hash of what came out. */
+export async function openBlob(keys: RepositoryKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<Buffer> {
+  const what = `${type === BLOB_TREE ? 'tree' : 'data'} blob ${Buffer.from(id).toString('hex').slice(0, 12)}`;
+  const plain = await decompressTo(open(keys.encryption, sealed, blobAad(type, id), what), rawLength, what);
+  if (!timingSafeEqual(blobId(keys.mac, type, plain), id)) throw new BulwarkError('REPOSITORY_DAMAGED', `${what} does not hash to its id`);
+  return plain;
+}
+
+/** The parts as one buffer with its own memory, so it can be transferred to another thread. */
+export function joinOwned(parts: readonly Uint8Array[]): Buffer {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const out = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

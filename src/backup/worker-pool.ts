@@ -1,0 +1,187 @@
+import { availableParallelism } from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { BulwarkError } from '../core/errors.js';
+import { findWorkerEntry, startWorker } from '../core/worker-entry.js';
+import { BLOB_DATA, type BlobType, type RepositoryKeys } from './crypto.js';
+import type { PackWriter } from './repository.js';
+import type { FileOutcome, FileTask, FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+
+export interface FileResult {
+  /** Data blob ids in file order. */
+  content: Buffer[];
+  size: number;
+  error?: string;
+}
+
+/** Files up to this size travel in batches: one message and one index lookup for many. */
+const SMALL_FILE_BYTES = 512 * 1024;
+const BATCH_FILES = 128;
+const BATCH_BYTES = 6 * 1024 * 1024;
+/** Jobs a worker works on at once: enough to overlap reading, waiting and compressing; each holds a 12 MiB buffer. */
+const JOBS_PER_WORKER = 2;
+
+interface Slot {
+  worker: Worker;
+  jobs: number;
+}
+
+interface QueuedJob {
+  files: FileTask[];
+  resolve: (results: FileOutcome[]) => void;
+  reject: (err: unknown) => void;
+}
+
+let entry: URL | undefined;
+
+/**
+ * The worker threads of one backup (or restore): file jobs go to the least busy
+ * worker; sealed blobs come back and go straight into the pack writer. The
+ * main thread keeps the index, so deciding "new or known" is one lookup per
+ * chunk there, and a blob two workers meet at once is stored once.
+ */
+export class WorkerPool {
+  readonly #slots: Slot[] = [];
+  readonly #queue: QueuedJob[] = [];
+  readonly #jobs = new Map<number, { slot: Slot; job: QueuedJob; blobWrites: Promise<void>[] }>();
+  readonly #opens = new Map<number, { resolve: (b: Buffer) => void; reject: (e: unknown) => void }>();
+  #nextJob = 0;
+  #nextOpen = 0;
+  #failure: unknown;
+  #batch: { task: FileTask; resolve: (r: FileResult) => void; reject: (e: unknown) => void }[] = [];
+  #batchBytes = 0;
+
+  constructor(
+    keys: RepositoryKeys,
+    private readonly writer: PackWriter | undefined,
+    size = Math.max(1, availableParallelism()),
+  ) {
+    entry ??= findWorkerEntry('backup-worker', import.meta.url);
+    const init: WorkerInit = { encryption: keys.encryption, mac: keys.mac, chunker: keys.chunker };
+    for (let i = 0; i < size; i++) {
+      const worker = startWorker(entry, { workerData: init });
+      const slot: Slot = { worker, jobs: 0 };
+      worker.on('message', (m: FromWorker) => this.#onMessage(slot, m));
+      worker.on('error', (err) => this.#fail(err));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.#fail(new BulwarkError('INTERNAL', `a backup worker exited with code ${code}`));
+      });
+      this.#slots.push(slot);
+    }
+  }
+
+  /** Backs up one file's content; small files are batched with others (call `flushBatch` before waiting on them). */
+  file(task: FileTask, size: number): Promise<FileResult> {
+    if (size > SMALL_FILE_BYTES) return this.#run([task]).then((r) => toResult(r[0] as FileOutcome));
+    return new Promise((resolve, reject) => {
+      this.#batch.push({ task, resolve, reject });
+      this.#batchBytes += size;
+      if (this.#batch.length >= BATCH_FILES || this.#batchBytes >= BATCH_BYTES) this.flushBatch();
+    });
+  }
+
+  /** Sends the files batched so far. */
+  flushBatch(): void {
+    if (this.#batch.length === 0) return;
+    const batch = this.#batch;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#run(batch.map((b) => b.task)).then(
+      (outcomes) => batch.forEach((b, i) => b.resolve(toResult(outcomes[i] as FileOutcome))),
+      (err: unknown) => batch.forEach((b) => b.reject(err)),
+    );
+  }
+
+  /** Decrypts, decompresses and verifies a blob on a worker. */
+  openBlob(type: BlobType, id: Uint8Array, sealed: Buffer, rawLength: number): Promise<Buffer> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const req = this.#nextOpen++;
+    const slot = this.#slots[req % this.#slots.length] as Slot;
+    return new Promise((resolve, reject) => {
+      this.#opens.set(req, { resolve, reject });
+      // A view into a larger buffer (a whole pack) would be copied whole to the worker: send only its bytes.
+      const own = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength ? sealed : Buffer.from(sealed);
+      const message: ToWorker = { t: 'open', req, type, id, sealed: own, rawLength };
+      slot.worker.postMessage(message);
+    });
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+
+  #run(files: FileTask[]): Promise<FileOutcome[]> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ files, resolve, reject });
+      this.#dispatch();
+    });
+  }
+
+  #dispatch(): void {
+    while (this.#queue.length > 0) {
+      const slot = this.#slots.reduce((a, b) => (b.jobs < a.jobs ? b : a));
+      if (slot.jobs >= JOBS_PER_WORKER) return;
+      const job = this.#queue.shift() as QueuedJob;
+      const id = this.#nextJob++;
+      slot.jobs++;
+      this.#jobs.set(id, { slot, job, blobWrites: [] });
+      const message: ToWorker = { t: 'job', job: id, files: job.files };
+      slot.worker.postMessage(message);
+    }
+  }
+
+  #onMessage(slot: Slot, m: FromWorker): void {
+    if (m.t === 'lookup') {
+      if (!this.writer) return this.#fail(new BulwarkError('INTERNAL', 'a worker asked to store data in a read-only pool'));
+      const fresh = new Uint8Array(m.lengths.length);
+      for (let i = 0; i < fresh.length; i++) fresh[i] = this.writer.claim(Buffer.from(m.ids.buffer, m.ids.byteOffset + i * 32, 32)) ? 1 : 0;
+      const reply: ToWorker = { t: 'known', req: m.req, fresh };
+      slot.worker.postMessage(reply, [fresh.buffer]);
+    } else if (m.t === 'blobs') {
+      const running = this.#jobs.get(m.job);
+      const writer = this.writer;
+      if (!running || !writer) return;
+      // Blobs are added in arrival order; the writer applies back-pressure by making this wait while packs upload.
+      const previous = running.blobWrites.at(-1) ?? Promise.resolve();
+      running.blobWrites.push(
+        previous.then(async () => {
+          for (const b of m.blobs) await writer.add(BLOB_DATA, Buffer.from(b.id), [Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)], b.rawLength);
+        }),
+      );
+    } else if (m.t === 'done') {
+      const running = this.#jobs.get(m.job);
+      if (!running) return;
+      this.#jobs.delete(m.job);
+      Promise.all(running.blobWrites).then(
+        () => running.job.resolve(m.files),
+        (err: unknown) => running.job.reject(err),
+      );
+      slot.jobs--;
+      this.#dispatch();
+    } else if (m.t === 'opened') {
+      const waiter = this.#opens.get(m.req);
+      this.#opens.delete(m.req);
+      if (m.plain) waiter?.resolve(Buffer.from(m.plain.buffer, m.plain.byteOffset, m.plain.byteLength));
+      else waiter?.reject(new BulwarkError('REPOSITORY_DAMAGED', m.error ?? 'a blob could not be opened'));
+    } else {
+      this.#fail(new BulwarkError('INTERNAL', `a backup worker failed: ${m.message}`));
+    }
+  }
+
+  #fail(err: unknown): void {
+    this.#failure ??= err;
+    for (const { job } of this.#jobs.values()) job.reject(err);
+    this.#jobs.clear();
+    for (const job of this.#queue.splice(0)) job.reject(err);
+    for (const waiter of this.#opens.values()) waiter.reject(err);
+    this.#opens.clear();
+  }
+}
+
+function toResult(outcome: FileOutcome): FileResult {
+  const content: Buffer[] = [];
+  const all = Buffer.from(outcome.content.buffer, outcome.content.byteOffset, outcome.content.byteLength);
+  for (let at = 0; at < all.length; at += 32) content.push(all.subarray(at, at + 32));
+  return { content, size: outcome.size, ...(outcome.error === undefined ? {} : { error: outcome.error }) };
+}

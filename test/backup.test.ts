@@ -244,7 +244,7 @@ describe('stand-alone backups through the CLI', { timeout: 300_000 }, () => {
       assertOk(await bulwark(['backup', 'restore', 'latest', ...flags, '--target', target]), 'restore');
       for (let i = 0; i < 12; i += 5) assert.ok((await readFile(join(target, src, `f${i}.bin`))).equals(await readFile(join(src, `f${i}.bin`))));
       // Prune removes what the killed backup left.
-      assertOk(await bulwark(['backup', 'prune', ...flags]), 'prune');
+      assertOk(await bulwark(['backup', 'prune', ...flags, '--unindexed-grace', '0']), 'prune');
       const after = JSON.parse((await bulwark(['backup', 'check', ...flags, '--json'])).stdout) as { ok: boolean; unreferencedPacks: string[] };
       assert.equal(after.ok, true);
       assert.deepEqual(after.unreferencedPacks, []);

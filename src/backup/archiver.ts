@@ -5,6 +5,7 @@ import { join, resolve, sep } from 'node:path';
 import { BulwarkError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 import { Semaphore } from './concurrency.js';
+import { DirHandle } from './dir-handle.js';
 import { compileExcludes, type ExcludeMatcher } from './exclude.js';
 import { RepositoryLock, safeUser } from './lock.js';
 import type { Repository } from './repository.js';
@@ -43,6 +44,8 @@ export interface BackupResult {
 
 /** Files in flight between the walk and the workers: bounds memory on trees of millions of files. */
 const FILES_IN_FLIGHT = 512;
+/** Directories walked side by side. */
+const DIRS_IN_FLIGHT = 16;
 
 interface Stats {
   filesNew: number;
@@ -97,6 +100,7 @@ function utf8Name(raw: Buffer): string | undefined {
 class Archiver {
   readonly stats: Stats = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dirs: 0, bytesProcessed: 0, totalBytes: 0, totalFiles: 0, errors: 0 };
   readonly #inFlight = new Semaphore(FILES_IN_FLIGHT);
+  readonly #dirSlots = new Semaphore(DIRS_IN_FLIGHT);
   #totals: { files: number; bytes: number } | undefined;
 
   constructor(
@@ -120,6 +124,21 @@ class Archiver {
     this.options.onError?.(path, message);
   }
 
+  /**
+   * The plaintext size of content the index holds, or -1 when a blob is missing.
+   * A parent's content is reused only when it adds up to the file's size: a
+   * parent tree forged to pair a file's metadata with other data is not trusted blindly.
+   */
+  #storedSize(content: readonly string[]): number {
+    let size = 0;
+    for (const hex of content) {
+      const entry = this.repo.index.get(Buffer.from(hex, 'hex'));
+      if (!entry || entry.type !== 0) return -1;
+      size += entry.rawLength;
+    }
+    return size;
+  }
+
   setTotals(totals: { files: number; bytes: number }): void {
     this.#totals = totals;
   }
@@ -137,11 +156,16 @@ class Archiver {
   /**
    * A node for one real path; directories are walked. Undefined when the entry is skipped.
    * A file's node comes wrapped (`later`): an async function would otherwise wait for its content.
+   * Inside a walked directory the entry is reached through the directory's open
+   * descriptor (`dir`), so a parent directory swapped for a symlink meanwhile
+   * cannot lead the backup into another part of the file system; `path` is then
+   * only what reports show.
    */
-  async entry(path: string, name: string, parent: TreeNode | undefined): Promise<TreeNode | { later: Promise<TreeNode | undefined> } | undefined> {
+  async entry(path: string, name: string, parent: TreeNode | undefined, dir?: DirHandle): Promise<TreeNode | { later: Promise<TreeNode | undefined> } | undefined> {
+    const at = dir ? dir.at(name) : path;
     let st: BigIntStats;
     try {
-      st = await lstat(path, { bigint: true });
+      st = await lstat(at, { bigint: true });
     } catch (err) {
       this.error(path, `cannot read its metadata (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       return undefined;
@@ -150,14 +174,23 @@ class Archiver {
     if (!type) return undefined;
     const node = baseNode(name, type, st);
     if (type === 'dir') {
-      const subtree = await this.walkDir(path, parent);
-      if (subtree === undefined) return undefined;
-      node.subtree = subtree;
-      return node;
+      const walk = async (): Promise<TreeNode | undefined> => {
+        const subtree = await this.walkDir(path, at, st, parent);
+        if (subtree === undefined) return undefined;
+        node.subtree = subtree;
+        return node;
+      };
+      // Sibling directories are walked side by side while there is room (each holds an open
+      // directory), so a tree of many small directories keeps every worker busy; without room
+      // the walk goes depth-first in place, which cannot deadlock.
+      if (!this.#dirSlots.tryAcquire()) return walk();
+      const later = walk().finally(() => this.#dirSlots.release());
+      later.catch(() => undefined);
+      return { later };
     }
     if (type === 'symlink') {
       try {
-        node.target = await readlink(path);
+        node.target = await readlink(at);
       } catch (err) {
         this.error(path, `cannot read the link (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
         return undefined;
@@ -175,7 +208,7 @@ class Archiver {
       before.ctimeNs === node.ctimeNs &&
       before.inode === node.inode &&
       before.content !== undefined &&
-      before.content.every((id) => this.repo.index.has(Buffer.from(id, 'hex')))
+      this.#storedSize(before.content) === node.size
     ) {
       node.content = before.content;
       this.stats.filesUnchanged++;
@@ -185,7 +218,7 @@ class Archiver {
     }
     await this.#inFlight.acquire();
     // The content arrives later: the directory waits for it, the walk goes on.
-    const later = this.pool.file({ path, inode: node.inode ?? 0, device: node.device ?? 0 }, node.size).then(
+    const later = this.pool.file({ path: at, display: path, inode: node.inode ?? 0, device: node.device ?? 0 }, node.size).then(
       (result) => {
         this.#inFlight.release();
         if (result.error !== undefined) {
@@ -210,15 +243,38 @@ class Archiver {
     return { later };
   }
 
-  /** Walks a real directory and stores its tree; undefined when it could not be read. */
-  async walkDir(path: string, parent: TreeNode | undefined): Promise<string | undefined> {
+  /**
+   * Walks a real directory and stores its tree; undefined when it could not be read.
+   * The directory is opened (no symlink followed) and checked to be the one `seen`
+   * by lstat; everything in it is then reached through that descriptor.
+   */
+  async walkDir(path: string, at: string, seen: BigIntStats, parent: TreeNode | undefined): Promise<string | undefined> {
+    let dir: DirHandle;
     let raw: Buffer[];
     try {
-      raw = await readdir(path, { encoding: 'buffer' });
+      dir = await DirHandle.open(at, path);
     } catch (err) {
-      this.error(path, `cannot list the directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      this.error(path, `cannot open the directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
       return undefined;
     }
+    try {
+      const opened = await dir.handle.stat({ bigint: true });
+      if (opened.ino !== seen.ino || opened.dev !== seen.dev) {
+        this.error(path, 'it was replaced while the backup ran');
+        return undefined;
+      }
+      raw = await readdir(dir.at('.'), { encoding: 'buffer' });
+      return await this.#walkOpen(path, dir, raw, parent);
+    } catch (err) {
+      if (err instanceof BulwarkError) throw err;
+      this.error(path, `cannot list the directory (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      return undefined;
+    } finally {
+      await dir.close();
+    }
+  }
+
+  async #walkOpen(path: string, dir: DirHandle, raw: Buffer[], parent: TreeNode | undefined): Promise<string> {
     this.stats.dirs++;
     const before = await this.parentIndex(parent);
     const pending: (TreeNode | { later: Promise<TreeNode | undefined> } | undefined)[] = [];
@@ -230,7 +286,7 @@ class Archiver {
         continue;
       }
       if (this.exclude(child, name)) continue;
-      pending.push(await this.entry(child, name, before.get(name)));
+      pending.push(await this.entry(child, name, before.get(name), dir));
     }
     this.pool.flushBatch();
     const nodes = (await Promise.all(pending.map((p) => (p !== undefined && 'later' in p ? p.later : p)))).filter((n): n is TreeNode => n !== undefined);
@@ -324,18 +380,21 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
   const lock = await RepositoryLock.acquire(repo.backend, repo.keys.encryption, false);
   const pool = new WorkerPool(repo.keys, repo.writer, options.workers);
   try {
-    await repo.loadIndex();
+    await repo.loadIndex({ presentPacksOnly: true });
     let parent: SnapshotRef | undefined;
     if (options.parent !== 'none') {
       const snapshots = await repo.listSnapshots(() => undefined);
       if (options.parent === undefined || options.parent === 'auto') {
-        parent = snapshots.length === 0 ? undefined : findSnapshotOrUndefined(snapshots, host, paths);
+        // A snapshot dated in the future is no parent: it would stay "the latest" and shadow every real backup after it.
+        const past = snapshots.filter((s) => Date.parse(s.time) <= now().getTime() + 5 * 60_000);
+        parent = past.length === 0 ? undefined : findSnapshotOrUndefined(past, host, paths);
       } else parent = findSnapshot(snapshots, options.parent);
     }
     const archiver = new Archiver(repo, pool, exclude, options);
     if (options.scan) void scan(paths, exclude).then((t) => archiver.setTotals(t));
     const parentRoot: TreeNode | undefined = parent ? { name: '', type: 'dir', mode: 0, uid: 0, gid: 0, mtimeNs: '0', subtree: parent.tree } : undefined;
     const tree = await archiver.virtualDir(root, sep, parentRoot);
+    await lock.assertHeld();
     await repo.flush();
     const s = archiver.stats;
     const summary: SnapshotSummary = {
@@ -364,6 +423,7 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       program: `bulwark ${VERSION}`,
       summary,
     };
+    await lock.assertHeld();
     const id = await repo.saveSnapshot(snapshot);
     return { id, snapshot: { ...snapshot, id } };
   } finally {

@@ -3,6 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { joinOwned, openBlob, sealBlob } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
+import { mapLimit } from './concurrency.js';
 import { BLOB_DATA, blobId, type BlobType, type RepositoryKeys } from './crypto.js';
 import type { FileOutcome, FileTask, FromWorker, SealedBlob, ToWorker, WorkerInit } from './worker-protocol.js';
 
@@ -21,6 +22,7 @@ if (!port) throw new Error('backup-worker must run as a worker thread');
 /** Working buffers: 12 MiB holds the largest chunk (8 MiB) plus a read; reused, since fresh large buffers cost page faults here. */
 const BUFFER_BYTES = 12 * 1024 * 1024;
 const READ_BYTES = 4 * 1024 * 1024;
+const SEALS_IN_FLIGHT = 2;
 const spare: Buffer[] = [];
 const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
 const giveBuffer = (b: Buffer): void => {
@@ -60,15 +62,19 @@ class Job {
     const answer = new Promise<Uint8Array>((resolve) => waiting.set(req, resolve));
     send({ t: 'lookup', req, job: this.id, ids, lengths: chunks.map((c) => c.length) }, [ids.buffer as ArrayBuffer]);
     const fresh = await answer;
-    const sealed = await Promise.all(
-      chunks.map(async (c, i): Promise<SealedBlob | undefined> => {
-        if (fresh[i] !== 1) return undefined;
-        const parts = await sealBlob(keys, BLOB_DATA, c.id, this.buf.subarray(c.start, c.start + c.length));
-        return { id: c.id, data: joinOwned(parts), rawLength: c.length };
-      }),
-    );
+    // Two at a time: zstd runs on libuv's threads, and more in flight only holds more buffers.
+    const sealed = await mapLimit(chunks, SEALS_IN_FLIGHT, async (c, i): Promise<SealedBlob | undefined> => {
+      if (fresh[i] !== 1) return undefined;
+      const parts = await sealBlob(keys, BLOB_DATA, c.id, this.buf.subarray(c.start, c.start + c.length));
+      return { id: c.id, data: joinOwned(parts), rawLength: c.length };
+    });
     const blobs = sealed.filter((b): b is SealedBlob => b !== undefined);
-    if (blobs.length > 0) send({ t: 'blobs', job: this.id, blobs }, blobs.map((b) => b.data.buffer as ArrayBuffer));
+    if (blobs.length === 0) return;
+    // Wait until the main thread has taken them: when storage is slow, reading stops instead of memory filling up.
+    const stored = nextReq++;
+    const taken = new Promise<Uint8Array>((resolve) => waiting.set(stored, resolve));
+    send({ t: 'blobs', req: stored, job: this.id, blobs }, blobs.map((b) => b.data.buffer as ArrayBuffer));
+    await taken;
   }
 
   chunk(file: number, start: number, length: number): void {
@@ -114,7 +120,7 @@ class Job {
       return end;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      outcome.error = e.code === 'ECHANGED' ? `${task.path}: ${e.message}` : `${task.path}: cannot read (${e.code ?? e.message})`;
+      outcome.error = e.code === 'ECHANGED' ? e.message : `cannot read (${e.code ?? e.message})`;
       // Chunks of a failed file already cut are still valid blobs, merely unreferenced: send them and start afresh.
       await this.flush();
       return 0;
@@ -156,10 +162,10 @@ async function openRequest(req: number, type: number, id: Uint8Array, sealed: Ui
 port.on('message', (message: ToWorker) => {
   if (message.t === 'job') {
     runJob(message.job, message.files).catch((err: unknown) => send({ t: 'fatal', message: (err as Error).message }));
-  } else if (message.t === 'known') {
+  } else if (message.t === 'known' || message.t === 'stored') {
     const resolve = waiting.get(message.req);
     waiting.delete(message.req);
-    resolve?.(message.fresh);
+    resolve?.(message.t === 'known' ? message.fresh : new Uint8Array(0));
   } else {
     void openRequest(message.req, message.type, message.id, message.sealed, message.rawLength);
   }

@@ -22,6 +22,8 @@ export async function compressIfSmaller(data: Buffer): Promise<Buffer> {
 export async function decompressTo(data: Buffer, rawLength: number, what: string): Promise<Buffer> {
   if (data.length === rawLength) return data;
   if (data.length > rawLength) throw new BulwarkError('REPOSITORY_DAMAGED', `${what} is longer than its recorded size`);
+  // The frames do not declare their size (one-shot compression leaves it out), so the size is checked after
+  // decompressing; only a holder of the repository keys could craft a frame that inflates far past it.
   let out: Buffer;
   try {
     out = await zstdDecompress(data);

@@ -38,6 +38,13 @@ export class Semaphore {
     await new Promise<void>((resolve) => this.#waiting.push(resolve));
   }
 
+  /** Takes a permit only if one is free now. */
+  tryAcquire(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
+  }
+
   release(): void {
     const next = this.#waiting.shift();
     if (next) next();

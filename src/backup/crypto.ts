@@ -91,9 +91,13 @@ export function open(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array, what:
   }
 }
 
-/** Associated data of repository files: their kind, so one kind cannot stand in for another. */
-export function fileAad(kind: 'config' | 'index' | 'snapshot' | 'lock' | 'pack-header'): Buffer {
-  return Buffer.from(`bulwark-backup-v1:${kind}`, 'utf8');
+/**
+ * Associated data of repository files: their kind, so one kind cannot stand in
+ * for another, and for files named by a random id (snapshots, indexes, locks) that
+ * name too, so a file copied or renamed to another id fails to open.
+ */
+export function fileAad(kind: 'config' | 'index' | 'snapshot' | 'lock' | 'pack-header', name?: string): Buffer {
+  return Buffer.from(name === undefined ? `bulwark-backup-v1:${kind}` : `bulwark-backup-v1:${kind}:${name}`, 'utf8');
 }
 
 export const BLOB_DATA = 0;

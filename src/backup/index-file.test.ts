@@ -21,8 +21,8 @@ function somePacks(packs: number, blobsEach: (p: number) => number): IndexPack[]
 }
 
 /** Seals an index plaintext built by hand, so the decoder (not the authentication) must catch what is wrong. */
-function sealedPlain(parts: Buffer[]): Buffer {
-  return seal(key, Buffer.concat(parts), fileAad('index'));
+function sealedPlain(parts: Buffer[], name = 'i1'): Buffer {
+  return seal(key, Buffer.concat(parts), fileAad('index', name));
 }
 
 function u32(n: number): Buffer {
@@ -44,23 +44,23 @@ function blobRecord(type: number): Buffer {
 describe('index files', () => {
   it('round-trip many packs and blobs, including a pack with no blobs', () => {
     const packs = somePacks(40, (p) => (p === 7 ? 0 : 1 + ((p * 37) % 120)));
-    const sealed = encodeIndex(key, packs);
+    const sealed = encodeIndex(key, packs, 'i1');
     const blobs = packs.reduce((n, p) => n + p.blobs.length, 0);
     assert.equal(sealed.length, SEAL_OVERHEAD + 8 + packs.length * 36 + blobs * 45);
     assert.deepEqual(decodeIndex(key, sealed, 'i1'), packs);
   });
 
   it('round-trips an index of no packs', () => {
-    assert.deepEqual(decodeIndex(key, encodeIndex(key, []), 'i1'), []);
+    assert.deepEqual(decodeIndex(key, encodeIndex(key, [], 'i1'), 'i1'), []);
   });
 
   it('keeps the largest offsets and lengths a u32 holds', () => {
     const packs: IndexPack[] = [{ id: randomBytes(32), blobs: [{ type: 0, id: randomBytes(32), offset: 0xffffffff, length: 0xffffffff, rawLength: 0xffffffff }] }];
-    assert.deepEqual(decodeIndex(key, encodeIndex(key, packs), 'i1'), packs);
+    assert.deepEqual(decodeIndex(key, encodeIndex(key, packs, 'i1'), 'i1'), packs);
   });
 
   it('refuses a sealed index that lost or gained bytes, or had one flipped', () => {
-    const sealed = encodeIndex(key, somePacks(2, () => 3));
+    const sealed = encodeIndex(key, somePacks(2, () => 3), 'i1');
     assert.throws(() => decodeIndex(key, sealed.subarray(0, sealed.length - 1), 'i1'), damaged);
     assert.throws(() => decodeIndex(key, sealed.subarray(0, 10), 'i1'), damaged);
     assert.throws(() => decodeIndex(key, Buffer.concat([sealed, Buffer.from([0])]), 'i1'), damaged);
@@ -82,7 +82,7 @@ describe('index files', () => {
       'huge pack count': [magic, u32(0xffffffff)],
     };
     for (const [what, parts] of Object.entries(cases)) {
-      assert.throws(() => decodeIndex(key, sealedPlain(parts), 'i-77'), (err: Error & { code?: string }) => {
+      assert.throws(() => decodeIndex(key, sealedPlain(parts, 'i-77'), 'i-77'), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'REPOSITORY_DAMAGED', what);
         assert.match(err.message, /index i-77 is malformed/);
         return true;
@@ -107,11 +107,16 @@ describe('index files', () => {
   it('a file sealed as a snapshot (or pack header) cannot be opened as an index, even with a valid index inside', () => {
     const plain = [Buffer.from('BWI1'), u32(0)];
     for (const kind of ['snapshot', 'pack-header', 'config', 'lock'] as const) {
-      assert.throws(() => decodeIndex(key, seal(key, Buffer.concat(plain), fileAad(kind)), 'i1'), damaged);
+      assert.throws(() => decodeIndex(key, seal(key, Buffer.concat(plain), fileAad(kind, 'i1')), 'i1'), damaged);
     }
   });
 
+  it('refuses an index file renamed to another name', () => {
+    const sealed = encodeIndex(key, somePacks(1, () => 1), 'i1');
+    assert.throws(() => decodeIndex(key, sealed, 'i2'), damaged);
+  });
+
   it('refuses an index sealed under another key', () => {
-    assert.throws(() => decodeIndex(randomBytes(32), encodeIndex(key, somePacks(1, () => 1)), 'i1'), damaged);
+    assert.throws(() => decodeIndex(randomBytes(32), encodeIndex(key, somePacks(1, () => 1), 'i1'), 'i1'), damaged);
   });
 });

@@ -29,7 +29,7 @@ const BLOB_BYTES = 1 + 4 + 4 + 4 + 32;
 /** Index files are split so none grows past this many blobs (each stays a few MiB). */
 export const MAX_BLOBS_PER_INDEX_FILE = 100_000;
 
-export function encodeIndex(key: Uint8Array, packs: readonly IndexPack[]): Buffer {
+export function encodeIndex(key: Uint8Array, packs: readonly IndexPack[], name: string): Buffer {
   const blobs = packs.reduce((n, p) => n + p.blobs.length, 0);
   const plain = Buffer.allocUnsafe(MAGIC.length + 4 + packs.length * 36 + blobs * BLOB_BYTES);
   MAGIC.copy(plain, 0);
@@ -48,11 +48,11 @@ export function encodeIndex(key: Uint8Array, packs: readonly IndexPack[]): Buffe
       at += BLOB_BYTES;
     }
   }
-  return seal(key, plain, fileAad('index'));
+  return seal(key, plain, fileAad('index', name));
 }
 
 export function decodeIndex(key: Uint8Array, sealed: Buffer, name: string): IndexPack[] {
-  const plain = open(key, sealed, fileAad('index'), `index ${name}`);
+  const plain = open(key, sealed, fileAad('index', name), `index ${name}`);
   const damaged = (): BulwarkError => new BulwarkError('REPOSITORY_DAMAGED', `index ${name} is malformed`);
   if (plain.length < 8 || !plain.subarray(0, 4).equals(MAGIC)) throw damaged();
   const count = plain.readUInt32LE(4);

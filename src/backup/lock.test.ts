@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
 import { fileAad, newRepositoryKeys, seal } from './crypto.js';
-import { isStale, listLocks, LOCK_STALE_MS, RepositoryLock, removeLocks, type LockInfo } from './lock.js';
+import { isStale, listLocks, LOCK_STALE_MS, processSpace, RepositoryLock, removeLocks, type LockInfo } from './lock.js';
 
 const keys = newRepositoryKeys();
 const key = keys.encryption;
@@ -24,9 +24,9 @@ async function lockNames(): Promise<string[]> {
 
 /** Writes a lock by hand, as another process (or another host) would have. */
 async function writeLock(info: Partial<LockInfo>): Promise<string> {
-  const full: LockInfo = { v: 1, time: new Date().toISOString(), exclusive: false, host: hostname(), pid: process.pid, user: 'someone', ...info };
+  const full: LockInfo = { v: 1, time: new Date().toISOString(), exclusive: false, host: hostname(), pid: process.pid, user: 'someone', ...processSpace(), ...info };
   const name = randomBytes(32).toString('hex');
-  await backend.write('locks', name, seal(key, Buffer.from(JSON.stringify(full)), fileAad('lock')));
+  await backend.write('locks', name, seal(key, Buffer.from(JSON.stringify(full)), fileAad('lock', name)));
   return name;
 }
 
@@ -75,7 +75,7 @@ describe('repository locks', () => {
     const before = await lockNames();
     await assert.rejects(RepositoryLock.acquire(backend, key, true), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'REPOSITORY_LOCKED');
-      assert.match(err.message, new RegExp(`a shared lock of pid ${process.pid} on ${hostname()}`));
+      assert.match(err.message, new RegExp(`a shared lock of pid ${process.pid} on "${hostname()}"`));
       assert.match(err.message, /bulwark backup unlock/);
       return true;
     });
@@ -86,7 +86,7 @@ describe('repository locks', () => {
     const held = await lockNames();
     await assert.rejects(RepositoryLock.acquire(backend, key, false), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'REPOSITORY_LOCKED');
-      assert.match(err.message, new RegExp(`an exclusive lock of pid ${process.pid} on ${hostname()}`));
+      assert.match(err.message, new RegExp(`an exclusive lock of pid ${process.pid} on "${hostname()}"`));
       return true;
     });
     assert.deepEqual(await lockNames(), held);
@@ -99,7 +99,7 @@ describe('repository locks', () => {
     for (const exclusive of [false, true]) {
       await assert.rejects(RepositoryLock.acquire(backend, key, exclusive), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'REPOSITORY_LOCKED');
-        assert.match(err.message, /an exclusive lock of pid 4242 on db-7/);
+        assert.match(err.message, /an exclusive lock of pid 4242 on "db-7"/);
         return true;
       });
       assert.deepEqual(await lockNames(), [other]);
@@ -108,12 +108,15 @@ describe('repository locks', () => {
 
   it('a lock that cannot be read blocks (it could be anything) and is never taken for stale', async () => {
     const name = randomBytes(32).toString('hex');
-    await backend.write('locks', name, seal(randomBytes(32), Buffer.from('{}'), fileAad('lock')));
+    await backend.write('locks', name, seal(randomBytes(32), Buffer.from('{}'), fileAad('lock', name)));
     const listed = await listLocks(backend, key);
     assert.deepEqual(listed, [{ name, info: undefined, stale: false }]);
+    // Once the storage says it is older than 30 minutes, an unreadable lock is stale like any other.
+    const later = await listLocks(backend, key, Date.now() + LOCK_STALE_MS + 1000);
+    assert.equal(later[0]?.stale, true);
     await assert.rejects(RepositoryLock.acquire(backend, key, false), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'REPOSITORY_LOCKED');
-      assert.match(err.message, new RegExp(`an unreadable lock ${name}`));
+      assert.match(err.message, new RegExp(`an unreadable lock ${name.slice(0, 12)}`));
       return true;
     });
     assert.deepEqual(await removeLocks(backend, key, false), []);
@@ -152,13 +155,17 @@ describe('repository locks', () => {
 
   it('isStale: by age (30 minutes) and by a missing process on this host only', () => {
     const now = Date.parse('2026-11-25T10:30:00.000Z');
-    const info: LockInfo = { v: 1, time: '2026-11-25T10:00:00.001Z', exclusive: false, host: 'h1', pid: process.pid, user: 'u' };
+    const info: LockInfo = { v: 1, time: '2026-11-25T10:00:00.001Z', exclusive: false, host: 'h1', pid: process.pid, user: 'u', ...processSpace() };
     assert.equal(isStale(info, now, 'h1'), false);
     assert.equal(isStale({ ...info, time: '2026-11-25T10:00:00.000Z' }, now, 'h1'), true);
     assert.equal(isStale({ ...info, time: 'not a time' }, now, 'h1'), true);
     const dead = deadPid();
     assert.equal(isStale({ ...info, pid: dead }, now, 'h1'), true);
     assert.equal(isStale({ ...info, pid: dead }, now, 'h2'), false);
+    // Another boot, or another pid namespace (a container sharing the host name): that pid is not known dead.
+    assert.equal(isStale({ ...info, pid: dead, boot: 'another-boot' }, now, 'h1'), false);
+    assert.equal(isStale({ ...info, pid: dead, pidns: 'pid:[1]' }, now, 'h1'), false);
+    assert.equal(isStale({ ...info, pid: dead, boot: undefined }, now, 'h1'), false);
   });
 
   it('removeLocks removes only stale locks, unless told to remove all', async () => {
@@ -196,5 +203,14 @@ describe('repository locks', () => {
     await lock.refresh();
     await lock.release();
     assert.deepEqual(await lockNames(), []);
+  });
+
+  it('assertHeld passes while the lock is in place and refuses once it was removed behind the holder', async () => {
+    const lock = await RepositoryLock.acquire(backend, key, false);
+    await lock.assertHeld();
+    await removeLocks(backend, key, true);
+    await lock.refresh();
+    await assert.rejects(lock.assertHeld(), (err: Error & { code?: string }) => err.code === 'REPOSITORY_LOCKED' && /lost its repository lock/.test(err.message));
+    await lock.release();
   });
 });

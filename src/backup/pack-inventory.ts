@@ -68,9 +68,12 @@ export async function readIndexInventory(repo: Repository): Promise<IndexInvento
 }
 
 /** Every file in `data/` with its size. */
-export async function listPackSizes(backend: Backend): Promise<Map<string, number>> {
+export async function listPackSizes(backend: Backend, modified?: Map<string, number | undefined>): Promise<Map<string, number>> {
   const sizes = new Map<string, number>();
-  for await (const file of backend.list('data')) sizes.set(file.name, file.size);
+  for await (const file of backend.list('data')) {
+    sizes.set(file.name, file.size);
+    modified?.set(file.name, file.modified);
+  }
   return sizes;
 }
 

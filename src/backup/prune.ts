@@ -13,6 +13,12 @@ export interface PruneOptions {
   dryRun?: boolean;
   /** Rewrite a pack when more than this fraction of its blob bytes is unused (0 to 1, default 0.2). */
   maxUnused?: number;
+  /**
+   * Packs no index names are removed only once the storage says they are older
+   * than this (default 1 hour): a backup whose lock looked stale but that is still
+   * running may be about to name them.
+   */
+  unindexedGraceMs?: number;
 }
 
 export interface PruneReport {
@@ -34,6 +40,9 @@ export interface PruneReport {
   indexFilesRemoved: number;
   dryRun: boolean;
 }
+
+/** See PruneOptions.unindexedGraceMs. */
+export const DEFAULT_UNINDEXED_GRACE_MS = 60 * 60_000;
 
 type PackAction = 'keep' | 'remove' | 'rewrite';
 
@@ -81,22 +90,25 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   // A dry run only reads: backups may go on beside it.
   const lock = await RepositoryLock.acquire(repo.backend, repo.keys.encryption, !dryRun);
   try {
-    return await run(repo, maxUnused, dryRun);
+    return await run(repo, maxUnused, dryRun, options.unindexedGraceMs ?? DEFAULT_UNINDEXED_GRACE_MS);
   } finally {
     await lock.release().catch(() => undefined);
   }
 }
 
-async function run(repo: Repository, maxUnused: number, dryRun: boolean): Promise<PruneReport> {
+async function run(repo: Repository, maxUnused: number, dryRun: boolean, graceMs: number): Promise<PruneReport> {
   const inventory = await readIndexInventory(repo);
   const failure = inventory.failures[0];
   if (failure) {
     throw new BulwarkError('REPOSITORY_DAMAGED', `index ${failure.name.slice(0, 12)} cannot be read (${failure.error.message}); prune needs every index to know which packs are in use; run "bulwark backup check"`);
   }
-  const sizes = await listPackSizes(repo.backend);
+  const modified = new Map<string, number | undefined>();
+  const sizes = await listPackSizes(repo.backend, modified);
   const used = await usedBlobs(repo);
   const plans = planPacks(inventory.packs, sizes, used, maxUnused);
-  const unreferenced = [...sizes.entries()].filter(([name]) => !inventory.packs.has(name));
+  const now = Date.now();
+  // A pack without a storage time counts as old: the backend cannot tell, and leftovers must go some time.
+  const unreferenced = [...sizes.entries()].filter(([name]) => !inventory.packs.has(name) && now - (modified.get(name) ?? 0) >= graceMs);
 
   const report: PruneReport = {
     packsKept: 0,

@@ -272,7 +272,7 @@ describe('Repository', () => {
 
       const indexes = await names(repo.backend, 'index');
       assert.equal(indexes.length, 1);
-      const index = decodeIndex(repo.keys.encryption, await repo.backend.read('index', indexes[0] as string), 'i');
+      const index = decodeIndex(repo.keys.encryption, await repo.backend.read('index', indexes[0] as string), indexes[0] as string);
       assert.deepEqual(index.map((p) => p.id.toString('hex')).sort(), packs);
       assert.deepEqual(index.flatMap((p) => p.blobs.map((b) => b.id.toString('hex'))).sort(), [...blobs.keys()].sort());
       assert.deepEqual(
@@ -300,6 +300,24 @@ describe('Repository', () => {
       await reopened.loadIndex();
       assert.equal(reopened.writer.claim(Buffer.from(id)), false);
       assert.equal(reopened.writer.claim(blobId(reopened.keys.mac, BLOB_DATA, randomBytes(10))), true);
+    });
+
+    it('with presentPacksOnly, index entries of packs gone from data/ are ignored, so the data is stored again', async () => {
+      const dir = freshDir();
+      const repo = await Repository.init(new LocalBackend(dir), fast);
+      const plain = randomBytes(1000);
+      const id = await addData(repo, plain);
+      await repo.flush();
+      const loc = repo.locate(id);
+      assert.ok(loc);
+      // The pack is gone (pruned), but an index naming it was put back by someone with write access.
+      await repo.backend.remove('data', loc.pack);
+      const trusting = await Repository.open(new LocalBackend(dir), fast);
+      await trusting.loadIndex();
+      assert.equal(trusting.writer.claim(Buffer.from(id)), false, 'a plain load believes the stale index');
+      const careful = await Repository.open(new LocalBackend(dir), fast);
+      await careful.loadIndex({ presentPacksOnly: true });
+      assert.equal(careful.writer.claim(Buffer.from(id)), true, 'a backup stores it again');
     });
 
     it('readBlob of an id in no index, or of the wrong type, is REPOSITORY_DAMAGED', async () => {

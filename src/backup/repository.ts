@@ -31,6 +31,8 @@ export const REPOSITORY_VERSION = 1;
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 /** Packs being uploaded at once: bounds memory to about this many packs. */
 const UPLOADS_IN_FLIGHT = 2;
+/** Key files a repository may hold. */
+const MAX_KEYS = 64;
 
 export interface RepositoryConfig {
   v: 1;
@@ -103,6 +105,8 @@ export class Repository {
     });
     const names: string[] = [];
     for await (const file of backend.list('keys')) names.push(file.name);
+    // Each try may cost an scrypt: a repository stuffed with key files must not make opening take minutes.
+    if (names.length > MAX_KEYS) throw new BulwarkError('REPOSITORY_DAMAGED', `the repository has ${names.length} key files; more than ${MAX_KEYS} is not one Bulwark made`);
     for (const name of names.sort()) {
       // A damaged or foreign key file is passed over: another key may still open the repository.
       const material = await backend
@@ -110,7 +114,8 @@ export class Repository {
         .then((bytes) => unwrapRepositoryKeys(parseKeyFile(bytes, name), credential))
         .catch(() => undefined);
       if (!material) continue;
-      const keys = decodeRepositoryKeys(material);
+      const keys = decodeRepositoryKeys(Buffer.from(material));
+      material.fill(0);
       const config = JSON.parse(open(keys.encryption, sealedConfig, fileAad('config'), 'the repository config').toString('utf8')) as RepositoryConfig;
       if (config.v !== 1 || config.version !== REPOSITORY_VERSION) {
         throw new BulwarkError('REPOSITORY_DAMAGED', `the repository has format version ${String(config.version)}; this Bulwark reads version ${REPOSITORY_VERSION}`);
@@ -142,6 +147,9 @@ export class Repository {
   }
 
   async addKey(credential: Credential): Promise<string> {
+    let count = 0;
+    for await (const _ of this.backend.list('keys')) count++;
+    if (count >= MAX_KEYS) throw new BulwarkError('CONFLICT', `the repository already has ${count} keys, the most it may hold; remove one first`);
     const file: KeyFileJson = await wrapRepositoryKeys(encodeRepositoryKeys(this.keys), credential, { host: hostname(), user: safeUser(), now: new Date() }, this.options.scryptCost);
     const name = randomBytes(32).toString('hex');
     await this.backend.write('keys', name, Buffer.from(JSON.stringify(file)), { exclusive: true });
@@ -188,13 +196,23 @@ export class Repository {
     }
   }
 
-  /** Reads every index file; returns how many there were. */
-  async loadIndex(): Promise<number> {
+  /**
+   * Reads every index file; returns how many there were. With `presentPacksOnly`
+   * (what a backup does) entries of packs that are not in `data/` are left out:
+   * an old index file put back by someone with write access to the storage (but
+   * no keys) must not make a backup believe data is stored that prune removed.
+   */
+  async loadIndex(options: { presentPacksOnly?: boolean } = {}): Promise<number> {
     const names: string[] = [];
     for await (const file of this.backend.list('index')) names.push(file.name);
+    let present: Set<string> | undefined;
+    if (options.presentPacksOnly) {
+      present = new Set();
+      for await (const file of this.backend.list('data')) present.add(file.name);
+    }
     const decoded = await mapLimit(names, 8, async (name) => decodeIndex(this.keys.encryption, await this.backend.read('index', name), name));
     for (const [i, packs] of decoded.entries()) {
-      this.addIndexPacks(packs);
+      this.addIndexPacks(present === undefined ? packs : packs.filter((p) => present.has(p.id.toString('hex'))));
       this.#indexFiles.add(names[i] as string);
     }
     return names.length;
@@ -231,7 +249,7 @@ export class Repository {
   // ---- snapshots -------------------------------------------------------------
 
   async loadSnapshot(id: string): Promise<SnapshotRef> {
-    const plain = open(this.keys.encryption, await this.backend.read('snapshots', id), fileAad('snapshot'), `snapshot ${id.slice(0, 8)}`);
+    const plain = open(this.keys.encryption, await this.backend.read('snapshots', id), fileAad('snapshot', id), `snapshot ${id.slice(0, 8)}`);
     return parseSnapshot(plain, id);
   }
 
@@ -254,7 +272,7 @@ export class Repository {
   /** Writes a snapshot. Call only after `flush()`: a snapshot must never name data that is not durable. */
   async saveSnapshot(snapshot: Snapshot): Promise<string> {
     const id = randomBytes(32).toString('hex');
-    await this.backend.write('snapshots', id, seal(this.keys.encryption, Buffer.from(JSON.stringify(snapshot)), fileAad('snapshot')), { exclusive: true });
+    await this.backend.write('snapshots', id, seal(this.keys.encryption, Buffer.from(JSON.stringify(snapshot)), fileAad('snapshot', id)), { exclusive: true });
     return id;
   }
 
@@ -292,7 +310,7 @@ export class Repository {
     const emit = async (): Promise<void> => {
       if (batch.length === 0) return;
       const name = randomBytes(32).toString('hex');
-      await this.backend.write('index', name, encodeIndex(this.keys.encryption, batch), { exclusive: true });
+      await this.backend.write('index', name, encodeIndex(this.keys.encryption, batch, name), { exclusive: true });
       this.#indexFiles.add(name);
       names.push(name);
       batch = [];

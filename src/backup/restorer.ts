@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, lchown, type FileHandle, link, lstat, lutimes, mkdir, open, realpath, rename, stat, symlink, unlink, utimes } from 'node:fs/promises';
-import { join, posix } from 'node:path';
+import { lchown, type FileHandle, link, lstat, lutimes, mkdir, open, realpath, rename, stat, symlink, unlink } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { BulwarkError } from '../core/errors.js';
 import { mapLimit, Semaphore } from './concurrency.js';
 import { BLOB_DATA, type BlobType } from './crypto.js';
+import { DirHandle } from './dir-handle.js';
 import { RepositoryLock } from './lock.js';
 import type { Repository } from './repository.js';
 import { isSafeName, type TreeNode } from './tree.js';
@@ -94,23 +95,43 @@ async function writeSparse(handle: FileHandle, data: Buffer, position: number): 
   if (runStart >= 0) await handle.write(data, runStart, data.length - runStart, position + runStart);
 }
 
+/** Deeper trees are refused: no real file system nests this far, and a crafted one must not exhaust the stack. */
+export const MAX_TREE_DEPTH = 1024;
+/** Linux's NAME_MAX, in bytes. */
+const MAX_NAME_BYTES = 255;
+const SETID_BITS = 0o6000;
+/** Directories held open for hard links; past this, further hard-linked files are restored as copies. */
+const MAX_LINK_DIRS = 256;
+
+function errno(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
 /**
  * Restores a snapshot's tree (or parts of it) into a directory, never writing
- * outside it: names are single path components (no `/`, `.`, `..`), every
- * directory on the way is checked to be a real directory (a symlink there —
- * from the snapshot or already in the target — is refused), files are written
- * to a fresh temporary name and renamed into place (an existing symlink at the
- * name is replaced, never followed), and symlinks are created as links, never
- * followed. A file that cannot be restored (damaged data, refused path) is
- * reported and the rest goes on.
+ * outside it, even while someone who can write inside the target renames and
+ * swaps directories under it:
+ * - names are single path components (no `/`, `.`, `..`, at most 255 bytes);
+ * - every directory is opened (`O_DIRECTORY|O_NOFOLLOW`) and everything in it is
+ *   created through that open descriptor, so a directory swapped for a symlink
+ *   after it was checked redirects nothing; a symlink where a directory goes is refused;
+ * - files are written to a fresh temporary name (`O_EXCL|O_NOFOLLOW`) and renamed
+ *   into place (an existing symlink at the name is replaced, never followed);
+ *   their mode, owner and times are set on the open file;
+ * - symlinks are created as links and never followed;
+ * - set-uid/set-gid bits come back only with their owner (when run as root and
+ *   the owner could be set): a snapshot cannot make a set-uid program for whoever restores it.
+ * A file that cannot be restored (damaged data, refused path) is reported and the rest goes on.
  */
 export class Restorer {
   readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, bytes: 0, problems: [] };
   readonly #files = new Semaphore(FILES_IN_FLIGHT);
-  /** First restored path of each hard-linked inode (a promise: the first may still be in flight). */
-  readonly #links = new Map<string, Promise<string | undefined>>();
+  /** First restored copy of each hard-linked inode: its directory, name and inode (a promise: it may still be in flight). */
+  readonly #links = new Map<string, Promise<{ dir: DirHandle; name: string; ino: number } | undefined>>();
   readonly #owners: boolean;
   readonly #include: string[][];
+  /** Directories kept open while a hard link may still point into them. */
+  readonly #keepOpen = new Set<DirHandle>();
   #progress: RestoreProgress = { filesDone: 0, bytesDone: 0, totalFiles: 0, totalBytes: 0 };
 
   constructor(
@@ -142,26 +163,31 @@ export class Restorer {
     const existing = await stat(this.options.target).catch(() => undefined);
     if (existing && !existing.isDirectory()) throw new BulwarkError('BAD_REQUEST', `the restore target ${this.options.target} is not a directory`);
     if (!existing) {
-      await mkdir(this.options.target, { recursive: true, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-        throw new BulwarkError('BAD_REQUEST', `cannot make the restore target ${this.options.target} (${err.code ?? 'error'})`);
+      await mkdir(this.options.target, { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+        throw new BulwarkError('BAD_REQUEST', `cannot make the restore target ${this.options.target} (${errno(err)})`);
       });
     }
-    // The target itself may be reached through a link the user chose; everything below it is checked.
-    const root = await realpath(this.options.target);
-    await this.#count(treeId, []);
-    await this.#dir(treeId, root, [], this.#include.length === 0 ? 'all' : 'on-the-way');
+    // The target itself may be reached through a link the user chose; everything below it goes through open descriptors.
+    const root = await DirHandle.open(await realpath(this.options.target), '/');
+    try {
+      await this.#count(treeId, [], 0);
+      await this.#dir(treeId, root, [], this.#include.length === 0 ? 'all' : 'on-the-way', 0);
+    } finally {
+      await root.close();
+      for (const dir of this.#keepOpen) await dir.close().catch(() => undefined);
+    }
     return this.result;
   }
 
   /** Totals for progress (trees are small and cached by the OS; data is not read). */
-  async #count(treeId: string, parts: string[]): Promise<void> {
-    if (!this.options.onProgress) return;
+  async #count(treeId: string, parts: string[], depth: number): Promise<void> {
+    if (!this.options.onProgress || depth > MAX_TREE_DEPTH) return;
     const tree = await this.repo.loadTree(treeId).catch(() => undefined);
     for (const node of tree?.nodes ?? []) {
       const path = [...parts, node.name];
       const wanted = this.#wanted(path);
       if (wanted === 'no') continue;
-      if (node.type === 'dir' && node.subtree) await this.#count(node.subtree, path);
+      if (node.type === 'dir' && node.subtree) await this.#count(node.subtree, path, depth + 1);
       else if (node.type === 'file' && wanted === 'all') {
         this.#progress.totalFiles++;
         this.#progress.totalBytes += node.size ?? 0;
@@ -173,113 +199,140 @@ export class Restorer {
     this.result.problems.push(problem);
   }
 
-  /** Makes sure `dest` is a real directory made by us or already there; never a symlink. */
-  async #ensureDir(dest: string, display: string): Promise<boolean> {
-    const st = await lstat(dest).catch(() => undefined);
+  /** Opens (making it first if needed) the real directory `name` in `parent`; a symlink there is refused, never followed. */
+  async #openDir(parent: DirHandle, name: string, display: string): Promise<DirHandle | undefined> {
+    const st = await lstat(parent.at(name)).catch(() => undefined);
     if (st?.isSymbolicLink()) {
       this.#problem(unsafe(display, 'a symbolic link stands where a directory goes; nothing is written through it'));
-      return false;
+      return undefined;
     }
     if (st && !st.isDirectory()) {
       this.#problem({ path: display, message: 'a file that is not a directory is in the way', code: 'IO' });
-      return false;
+      return undefined;
     }
-    if (!st) await mkdir(dest, { mode: 0o700 });
-    return true;
+    try {
+      if (!st) await mkdir(parent.at(name), { mode: 0o700 });
+      return await parent.child(name, display);
+    } catch (err) {
+      // ELOOP: it became a symlink between the check and the open.
+      if (errno(err) === 'ELOOP') this.#problem(unsafe(display, 'a symbolic link stands where a directory goes; nothing is written through it'));
+      else this.#problem({ path: display, message: `directory not restored (${errno(err)})`, code: 'IO' });
+      return undefined;
+    }
   }
 
-  async #dir(treeId: string, dest: string, parts: string[], wanted: 'all' | 'on-the-way'): Promise<void> {
+  async #dir(treeId: string, dir: DirHandle, parts: string[], wanted: 'all' | 'on-the-way', depth: number): Promise<void> {
     const display = `/${parts.join('/')}`;
     let nodes: TreeNode[];
     try {
+      if (depth > MAX_TREE_DEPTH) throw new BulwarkError('REPOSITORY_DAMAGED', `the tree is nested deeper than ${MAX_TREE_DEPTH} directories`);
       nodes = (await this.repo.loadTree(treeId)).nodes;
     } catch (err) {
       this.#problem({ path: display, message: `directory not restored: ${(err as Error).message}`, code: (err as BulwarkError).code === 'STORAGE_FAILED' ? 'STORAGE_FAILED' : 'REPOSITORY_DAMAGED' });
       return;
     }
     const pending: Promise<void>[] = [];
-    const dirs: { node: TreeNode; path: string }[] = [];
     for (const node of nodes) {
       const childParts = [...parts, node.name];
       const childDisplay = `/${childParts.join('/')}`;
-      if (!isSafeName(node.name)) {
-        this.#problem(unsafe(childDisplay, `the name ${JSON.stringify(node.name)} would leave its directory`));
+      if (!isSafeName(node.name) || Buffer.byteLength(node.name) > MAX_NAME_BYTES) {
+        this.#problem(unsafe(childDisplay, `the name ${JSON.stringify(node.name.slice(0, 64))} is not a single file name`));
         continue;
       }
       const want = wanted === 'all' ? 'all' : this.#wanted(childParts);
       if (want === 'no') continue;
-      const path = join(dest, node.name);
       if (node.type === 'dir') {
-        if (!node.subtree || !(await this.#ensureDir(path, childDisplay))) continue;
-        await this.#dir(node.subtree, path, childParts, want);
-        dirs.push({ node, path });
+        if (!node.subtree) continue;
+        const child = await this.#openDir(dir, node.name, childDisplay);
+        if (!child) continue;
+        try {
+          await this.#dir(node.subtree, child, childParts, want, depth + 1);
+          await this.#meta(node, child.handle, childDisplay);
+          this.result.dirs++;
+        } finally {
+          if (!this.#keepOpen.has(child)) await child.close();
+        }
         continue;
       }
       if (want !== 'all') continue;
       if (node.type === 'file') {
         await this.#files.acquire();
-        pending.push(
-          this.#file(node, path, childDisplay).finally(() => this.#files.release()),
-        );
+        pending.push(this.#file(node, dir, childDisplay).finally(() => this.#files.release()));
       } else if (node.type === 'symlink') {
-        await this.#symlink(node, path, childDisplay);
+        await this.#symlink(node, dir, childDisplay);
       }
       // Devices, FIFOs and sockets are recorded, not re-created: making device nodes from a backup is a privilege to grant deliberately.
     }
     await Promise.all(pending);
-    for (const { node, path } of dirs) await this.#meta(node, path, `/${[...parts, node.name].join('/')}`);
-    this.result.dirs += dirs.length;
   }
 
-  async #symlink(node: TreeNode, path: string, display: string): Promise<void> {
+  async #symlink(node: TreeNode, dir: DirHandle, display: string): Promise<void> {
+    const path = dir.at(node.name);
     try {
       const st = await lstat(path).catch(() => undefined);
       if (st?.isDirectory()) throw Object.assign(new Error('a directory is in the way'), { code: 'EEXIST' });
       if (st) await unlink(path);
       await symlink(node.target ?? '', path);
-      await this.#meta(node, path, display);
+      if (this.#owners) await lchown(path, node.uid, node.gid).catch(() => undefined);
+      const time = nsToSeconds(node.mtimeNs);
+      await lutimes(path, time, time);
       this.result.symlinks++;
     } catch (err) {
-      this.#problem({ path: display, message: `symlink not restored: ${(err as Error).message}`, code: 'IO' });
+      this.#problem({ path: display, message: `symlink not restored (${errno(err)})`, code: 'IO' });
     }
   }
 
-  async #file(node: TreeNode, path: string, display: string): Promise<void> {
+  async #file(node: TreeNode, dir: DirHandle, display: string): Promise<void> {
     const linkKey = node.links !== undefined && node.links > 1 && node.inode !== undefined ? `${node.device ?? 0}:${node.inode}` : undefined;
     const earlier = linkKey === undefined ? undefined : this.#links.get(linkKey);
-    let announce: ((path: string | undefined) => void) | undefined;
-    if (linkKey !== undefined && earlier === undefined) this.#links.set(linkKey, new Promise((resolve) => (announce = resolve)));
+    let announce: ((first: { dir: DirHandle; name: string; ino: number } | undefined) => void) | undefined;
+    // The first copy's directory stays open until the end (later names link to it through it), up to a bound on open descriptors.
+    if (linkKey !== undefined && earlier === undefined && (this.#keepOpen.has(dir) || this.#keepOpen.size < MAX_LINK_DIRS)) {
+      this.#links.set(linkKey, new Promise((resolve) => (announce = resolve)));
+      this.#keepOpen.add(dir);
+    }
     try {
-      await this.#fileOrLink(node, path, display, earlier);
-      announce?.(path);
+      const first = earlier === undefined ? undefined : await earlier;
+      if (first !== undefined && (await this.#link(first, dir, node.name))) {
+        this.result.files++;
+        return;
+      }
+      const ino = await this.#writeFile(node, dir, display);
+      announce?.({ dir, name: node.name, ino });
     } catch {
       announce?.(undefined);
     }
   }
 
-  /** Throws (after reporting) when the file was not restored, so a hard link to it is not attempted. */
-  async #fileOrLink(node: TreeNode, path: string, display: string, earlier: Promise<string | undefined> | undefined): Promise<void> {
-    const first = earlier === undefined ? undefined : await earlier;
-    if (first !== undefined) {
-      try {
-        const tmp = join(path, '..', `.bulwark-restore-${randomBytes(6).toString('hex')}`);
-        await link(first, tmp);
-        await rename(tmp, path);
-        this.result.files++;
-        return;
-      } catch {
-        // Linking failed (another file system, say): restore a copy instead.
+  /** Links `name` in `dir` to the first restored copy; false (restore a copy instead) when that is not possible or not the same file any more. */
+  async #link(first: { dir: DirHandle; name: string; ino: number }, dir: DirHandle, name: string): Promise<boolean> {
+    const tmp = `.bulwark-restore-${randomBytes(6).toString('hex')}`;
+    try {
+      await link(first.dir.at(first.name), dir.at(tmp));
+      // The first name may have been replaced since it was restored: link only to what this restore wrote.
+      if ((await lstat(dir.at(tmp))).ino !== first.ino) {
+        await unlink(dir.at(tmp));
+        return false;
       }
+      await rename(dir.at(tmp), dir.at(name));
+      return true;
+    } catch {
+      await unlink(dir.at(tmp)).catch(() => undefined);
+      return false;
     }
-    const tmp = join(path, '..', `.bulwark-restore-${randomBytes(6).toString('hex')}`);
+  }
+
+  /** Writes one file; returns its inode. Throws (after reporting) when it was not restored. */
+  async #writeFile(node: TreeNode, dir: DirHandle, display: string): Promise<number> {
+    const tmp = `.bulwark-restore-${randomBytes(6).toString('hex')}`;
     let handle: FileHandle | undefined;
     try {
-      handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      handle = await open(dir.at(tmp), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
     } catch (err) {
-      this.#problem({ path: display, message: `cannot create the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`, code: 'IO' });
+      this.#problem({ path: display, message: `cannot create the file (${errno(err)})`, code: 'IO' });
       throw err;
     }
-    const open_ = this.options.openBlob ?? ((type, id, sealed, raw) => this.repo.openBlob(type, id, sealed, raw));
+    const openBlob = this.options.openBlob ?? ((type, id, sealed, raw) => this.repo.openBlob(type, id, sealed, raw));
     try {
       const ids = (node.content ?? []).map((h) => Buffer.from(h, 'hex'));
       const offsets: number[] = [];
@@ -295,24 +348,25 @@ export class Restorer {
       await mapLimit(ids, BLOBS_PER_FILE, async (id, i) => {
         const loc = locations[i] as NonNullable<(typeof locations)[number]>;
         const sealed = await this.repo.backend.read('data', loc.pack, { offset: loc.offset, length: loc.length });
-        const plain = await open_(BLOB_DATA, id, sealed, loc.rawLength);
+        const plain = await openBlob(BLOB_DATA, id, sealed, loc.rawLength);
         await writeSparse(h, plain, offsets[i] as number);
         this.#progress.bytesDone += plain.length;
       });
       await handle.truncate(size);
-      if (this.#owners) await handle.chown(node.uid, node.gid).catch(() => undefined);
-      await handle.chmod(node.mode);
+      await this.#meta(node, handle, display);
+      // Only a hard-linked file needs its inode (to check later links point at it); restic does not fsync restored files either.
+      const ino = node.links !== undefined && node.links > 1 ? (await handle.stat()).ino : 0;
       await handle.close();
       handle = undefined;
-      await utimes(tmp, nsToSeconds(node.mtimeNs), nsToSeconds(node.mtimeNs));
-      await rename(tmp, path);
+      await rename(dir.at(tmp), dir.at(node.name));
       this.result.files++;
       this.result.bytes += size;
       this.#progress.filesDone++;
       this.options.onProgress?.(this.#progress);
+      return ino;
     } catch (err) {
       await handle?.close().catch(() => undefined);
-      await unlink(tmp).catch(() => undefined);
+      await unlink(dir.at(tmp)).catch(() => undefined);
       const e = err as BulwarkError;
       const code = e.code === 'REPOSITORY_DAMAGED' || e.code === 'STORAGE_FAILED' ? e.code : e.code === 'NOT_FOUND' ? 'REPOSITORY_DAMAGED' : 'IO';
       this.#problem({ path: display, message: `file not restored: ${e.message}`, code });
@@ -320,19 +374,19 @@ export class Restorer {
     }
   }
 
-  /** Mode, owner and times, applied after the content (a directory's after its children). */
-  async #meta(node: TreeNode, path: string, display: string): Promise<void> {
+  /**
+   * Owner, mode and times, set on the open file or directory (a directory's after
+   * its children). Set-id bits only go back when the owner did.
+   */
+  async #meta(node: TreeNode, handle: FileHandle, display: string): Promise<void> {
     try {
-      if (this.#owners) await lchown(path, node.uid, node.gid).catch(() => undefined);
+      let owned = false;
+      if (this.#owners) owned = await handle.chown(node.uid, node.gid).then(() => true, () => false);
+      await handle.chmod(owned ? node.mode : node.mode & ~SETID_BITS);
       const time = nsToSeconds(node.mtimeNs);
-      if (node.type === 'symlink') {
-        await lutimes(path, time, time);
-        return;
-      }
-      await chmod(path, node.mode);
-      await utimes(path, time, time);
+      await handle.utimes(time, time);
     } catch (err) {
-      this.#problem({ path: display, message: `metadata not restored (${(err as NodeJS.ErrnoException).code ?? 'error'})`, code: 'IO' });
+      this.#problem({ path: display, message: `metadata not restored (${errno(err)})`, code: 'IO' });
     }
   }
 }

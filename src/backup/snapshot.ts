@@ -42,6 +42,8 @@ export interface SnapshotRef extends Snapshot {
 }
 
 const HEX_ID = /^[0-9a-f]{64}$/;
+/** Only the form this program writes: Date.parse alone accepts free text (and escape sequences in comments). */
+export const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
 
 export function parseSnapshot(bytes: Buffer, id: string): SnapshotRef {
   let json: unknown;
@@ -52,7 +54,7 @@ export function parseSnapshot(bytes: Buffer, id: string): SnapshotRef {
   }
   const s = json as Partial<Snapshot>;
   const ok =
-    s !== null && typeof s === 'object' && s.v === 1 && typeof s.time === 'string' && !Number.isNaN(Date.parse(s.time)) && typeof s.host === 'string' && typeof s.user === 'string' &&
+    s !== null && typeof s === 'object' && s.v === 1 && typeof s.time === 'string' && ISO_TIME.test(s.time) && !Number.isNaN(Date.parse(s.time)) && typeof s.host === 'string' && typeof s.user === 'string' &&
     Array.isArray(s.paths) && s.paths.every((p) => typeof p === 'string') && Array.isArray(s.tags) && s.tags.every((t) => typeof t === 'string') &&
     typeof s.tree === 'string' && HEX_ID.test(s.tree) && (s.parent === undefined || (typeof s.parent === 'string' && HEX_ID.test(s.parent)));
   if (!ok) throw new BulwarkError('REPOSITORY_DAMAGED', `snapshot ${id.slice(0, 8)} is malformed`);

@@ -50,14 +50,24 @@ export class WorkerPool {
   #batch: { task: FileTask; resolve: (r: FileResult) => void; reject: (e: unknown) => void }[] = [];
   #batchBytes = 0;
 
+  readonly #init: WorkerInit;
+  readonly #size: number;
+
+  /** Workers start on first use: a backup with nothing new to read never starts them. */
   constructor(
     keys: RepositoryKeys,
     private readonly writer: PackWriter | undefined,
     size = Math.max(1, availableParallelism()),
   ) {
     entry ??= findWorkerEntry('backup-worker', import.meta.url);
-    const init: WorkerInit = { encryption: keys.encryption, mac: keys.mac, chunker: keys.chunker };
-    for (let i = 0; i < size; i++) {
+    this.#init = { encryption: keys.encryption, mac: keys.mac, chunker: keys.chunker };
+    this.#size = size;
+  }
+
+  #start(): void {
+    if (this.#slots.length > 0 || entry === undefined) return;
+    const init = this.#init;
+    for (let i = 0; i < this.#size; i++) {
       const worker = startWorker(entry, { workerData: init });
       const slot: Slot = { worker, jobs: 0 };
       worker.on('message', (m: FromWorker) => this.#onMessage(slot, m));
@@ -94,6 +104,7 @@ export class WorkerPool {
   /** Decrypts, decompresses and verifies a blob on a worker. */
   openBlob(type: BlobType, id: Uint8Array, sealed: Buffer, rawLength: number): Promise<Buffer> {
     if (this.#failure) return Promise.reject(this.#failure);
+    this.#start();
     const req = this.#nextOpen++;
     const slot = this.#slots[req % this.#slots.length] as Slot;
     return new Promise((resolve, reject) => {
@@ -119,6 +130,7 @@ export class WorkerPool {
   }
 
   #dispatch(): void {
+    if (this.#queue.length > 0) this.#start();
     while (this.#queue.length > 0) {
       const slot = this.#slots.reduce((a, b) => (b.jobs < a.jobs ? b : a));
       if (slot.jobs >= JOBS_PER_WORKER) return;
@@ -144,11 +156,13 @@ export class WorkerPool {
       if (!running || !writer) return;
       // Blobs are added in arrival order; the writer applies back-pressure by making this wait while packs upload.
       const previous = running.blobWrites.at(-1) ?? Promise.resolve();
-      running.blobWrites.push(
-        previous.then(async () => {
-          for (const b of m.blobs) await writer.add(BLOB_DATA, Buffer.from(b.id), [Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)], b.rawLength);
-        }),
-      );
+      const written = previous.then(async () => {
+        for (const b of m.blobs) await writer.add(BLOB_DATA, Buffer.from(b.id), [Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)], b.rawLength);
+        const ack: ToWorker = { t: 'stored', req: m.req };
+        slot.worker.postMessage(ack);
+      });
+      written.catch(() => undefined); // the job's promise reports it
+      running.blobWrites.push(written);
     } else if (m.t === 'done') {
       const running = this.#jobs.get(m.job);
       if (!running) return;

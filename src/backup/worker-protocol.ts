@@ -12,7 +12,10 @@ export interface WorkerInit {
 }
 
 export interface FileTask {
+  /** Where to open it (through the walker's open directory: `/proc/self/fd/N/name`). */
   path: string;
+  /** What reports call it. */
+  display: string;
   /** Identity seen by the walker: the worker refuses a file that was swapped for another (or a symlink) since. */
   inode: number;
   device: number;
@@ -22,6 +25,8 @@ export interface FileTask {
 export type ToWorker =
   | { t: 'job'; job: number; files: FileTask[] }
   | { t: 'known'; req: number; fresh: Uint8Array }
+  /** The blobs of request `req` are in the pack writer: the worker may go on (back-pressure). */
+  | { t: 'stored'; req: number }
   | { t: 'open'; req: number; type: number; id: Uint8Array; sealed: Uint8Array; rawLength: number };
 
 export interface SealedBlob {
@@ -41,7 +46,7 @@ export interface FileOutcome {
 /** Worker → main. */
 export type FromWorker =
   | { t: 'lookup'; req: number; job: number; ids: Uint8Array; lengths: number[] }
-  | { t: 'blobs'; job: number; blobs: SealedBlob[] }
+  | { t: 'blobs'; req: number; job: number; blobs: SealedBlob[] }
   | { t: 'done'; job: number; files: FileOutcome[] }
   | { t: 'opened'; req: number; plain?: Uint8Array; error?: string }
   | { t: 'fatal'; message: string };

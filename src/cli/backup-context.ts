@@ -65,6 +65,20 @@ export async function credentialFrom(flags: RepoFlags, purpose: 'open' | 'create
   return { kind: 'password', password };
 }
 
+/**
+ * The credential for `key add`: only from its own flags or asked for on the
+ * terminal — never the environment that opened the repository, or rotating a
+ * leaked password would silently add the leaked one again.
+ */
+export async function newCredentialFrom(flags: { newPasswordFile?: string; newKeyFile?: string }): Promise<Credential> {
+  if (flags.newKeyFile !== undefined) return { kind: 'key-file', bytes: await readSecretFile(flags.newKeyFile, 'key file') };
+  if (flags.newPasswordFile !== undefined) return { kind: 'password', password: passwordFromFile(await readSecretFile(flags.newPasswordFile, 'password file')) };
+  if (!process.stdin.isTTY) throw new BulwarkError('BAD_REQUEST', 'give the new password with --new-password-file FILE (or a key file with --new-key-file FILE)');
+  const password = await promptHidden('New repository password: ');
+  if ((await promptHidden('Repeat the new password: ')) !== password) throw new BulwarkError('BAD_REQUEST', 'the two passwords differ; no key was added');
+  return { kind: 'password', password };
+}
+
 /** Opens the repository the flags name; the caller closes it (which wipes its keys). */
 export async function openRepository(flags: RepoFlags): Promise<Repository> {
   const backend = openBackend(repoLocation(flags), flags.s3Endpoint === undefined ? {} : { s3Endpoint: flags.s3Endpoint });

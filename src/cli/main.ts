@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isBulwarkError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
+import { clean } from './output.js';
 import { registerAgent } from './commands/agent.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEvents } from './commands/events.js';
@@ -80,11 +81,12 @@ async function main(argv: string[]): Promise<void> {
       process.exit(ok ? 0 : USAGE_EXIT);
     }
     if (isBulwarkError(err)) {
-      process.stderr.write(`bulwark: ${err.message}\n`);
+      // Messages can carry names from a backup repository or a node: never let them drive the terminal.
+      process.stderr.write(`bulwark: ${clean(err.message)}\n`);
       process.exit(err.exitCode);
     }
     const message = err instanceof Error ? err.message : String(err);
-    process.stderr.write(`bulwark: unexpected error: ${message}\n`);
+    process.stderr.write(`bulwark: unexpected error: ${clean(message)}\n`);
     if (process.env.BULWARK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
     process.exit(1);
   }

@@ -17,10 +17,13 @@ for (const tdb of testDatabases()) {
         let writing = true;
         const reader = (async () => {
           while (writing || seen.size < total) {
+            // Whether writing had finished is read before the query: a query that started while the
+            // last append was still committing may come back empty, and must not end the reading.
+            const doneBefore = !writing;
             const page = await listEvents(store.db, { afterId: after, limit: 1000 });
             for (const e of page) seen.add(e.id);
             after = page.at(-1)?.id ?? after;
-            if (!writing && page.length === 0) break;
+            if (doneBefore && page.length === 0) break;
           }
         })();
         const writers = Array.from({ length: total }, (_, i) =>

@@ -18,6 +18,8 @@ export interface FileInfo {
   /** The file's name inside its kind (for `data`, the 64-hex pack id; backends may shard it on disk). */
   name: string;
   size: number;
+  /** When the storage last wrote it (ms since the epoch, by the storage's clock), when it tells. */
+  modified?: number;
 }
 
 export interface ByteRange {

@@ -20,9 +20,13 @@ const STAT_BATCH = 32;
  * skips), fsynced, then renamed into place and the folder fsynced, so a crash
  * leaves either the whole file or no file.
  */
+/** Packs kept open for ranged reads. */
+const OPEN_PACKS = 16;
+
 export class LocalBackend implements Backend {
   readonly location: string;
   readonly #root: string;
+  readonly #packs = new Map<string, { handle: Promise<FileHandle>; users: number }>();
 
   constructor(root: string) {
     this.#root = resolve(root);
@@ -86,6 +90,7 @@ export class LocalBackend implements Backend {
   async read(kind: FileKind, name: string, range?: ByteRange): Promise<Buffer> {
     const path = join(this.#root, filePath(kind, name));
     if (range !== undefined) checkRange(range);
+    if (kind === 'data' && range !== undefined && range.length > 0) return this.#readPackRange(path, kind, name, range);
     let handle: FileHandle;
     try {
       handle = await open(path, 'r');
@@ -154,15 +159,69 @@ export class LocalBackend implements Backend {
     try {
       const info = await stat(path);
       if (!info.isFile()) throw new BulwarkError('STORAGE_FAILED', `${path} is not a regular file; the repository folder was changed by something else.`);
-      return { name, size: info.size };
+      return { name, size: info.size, modified: info.mtimeMs };
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') return undefined;
       throw storageError(err, 'read the size of', path);
     }
   }
 
+  /**
+   * Blobs are read one range at a time, many from the same pack (a restore, a
+   * check): the pack stays open between reads (a few at a time, least recently
+   * used closed first) instead of an open and close per blob. Packs are never
+   * rewritten in place, so an open one always holds what its name says.
+   */
+  async #readPackRange(path: string, kind: FileKind, name: string, range: ByteRange): Promise<Buffer> {
+    let entry = this.#packs.get(name);
+    if (entry === undefined) {
+      const opening = open(path, 'r');
+      entry = { handle: opening, users: 0 };
+      this.#packs.set(name, entry);
+      try {
+        await opening;
+      } catch (err) {
+        this.#packs.delete(name);
+        throw await this.#missingOr(err, kind, name, 'read', path);
+      }
+      this.#evictPacks();
+    } else {
+      // Most recently used last.
+      this.#packs.delete(name);
+      this.#packs.set(name, entry);
+    }
+    entry.users++;
+    try {
+      const handle = await entry.handle;
+      const buffer = Buffer.allocUnsafe(range.length);
+      let filled = 0;
+      while (filled < range.length) {
+        const { bytesRead } = await handle.read(buffer, filled, range.length - filled, range.offset + filled);
+        if (bytesRead === 0) throw shortFileError(kind, name, range, filled);
+        filled += bytesRead;
+      }
+      return buffer;
+    } catch (err) {
+      throw storageError(err, 'read', path);
+    } finally {
+      entry.users--;
+      this.#evictPacks();
+    }
+  }
+
+  #evictPacks(): void {
+    for (const [name, entry] of this.#packs) {
+      if (this.#packs.size <= OPEN_PACKS) return;
+      if (entry.users > 0) continue;
+      this.#packs.delete(name);
+      void entry.handle.then((h) => h.close()).catch(() => undefined);
+    }
+  }
+
   async close(): Promise<void> {
-    // Nothing is held open between calls.
+    const open = [...this.#packs.values()];
+    this.#packs.clear();
+    await Promise.all(open.map((e) => e.handle.then((h) => h.close()).catch(() => undefined)));
   }
 
   /** The temp file, exclusively created; a missing folder is made (as restic does), a missing repository is an error. */
@@ -223,7 +282,7 @@ export class LocalBackend implements Backend {
     const path = join(folder, name);
     try {
       const info = await stat(path);
-      return info.isFile() ? { name, size: info.size } : undefined;
+      return info.isFile() ? { name, size: info.size, modified: info.mtimeMs } : undefined;
     } catch (err) {
       // Removed between the listing and the stat (a concurrent prune): no longer there.
       if (errnoCode(err) === 'ENOENT') return undefined;

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { BulwarkError } from '../../core/errors.js';
-import type { Backend } from './backend.js';
+import type { Backend, ByteRange, FileInfo, FileKind } from './backend.js';
 import { LocalBackend } from './local.js';
-import { S3Backend } from './s3.js';
+import type { S3BackendOptions } from './s3.js';
 
 export type RepositoryLocation = { kind: 'local'; path: string } | { kind: 's3'; bucket: string; prefix: string };
 
@@ -43,5 +43,55 @@ export function openBackend(url: string, options: { s3Endpoint?: string } = {}):
   const location = parseRepositoryUrl(url);
   if (location.kind === 'local') return new LocalBackend(location.path);
   const endpoint = options.s3Endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
-  return new S3Backend({ bucket: location.bucket, prefix: location.prefix, ...(endpoint === undefined ? {} : { endpoint }) });
+  return new DeferredS3Backend({ bucket: location.bucket, prefix: location.prefix, ...(endpoint === undefined ? {} : { endpoint }) });
+}
+
+/**
+ * The S3 backend, loaded on first use: the AWS SDK costs about 20 MB and a tenth of
+ * a second to load, which a backup to a local directory should not pay.
+ */
+class DeferredS3Backend implements Backend {
+  readonly location: string;
+  #backend: Promise<Backend> | undefined;
+
+  constructor(private readonly options: S3BackendOptions) {
+    // Checked now, not at first use: a wrong endpoint is a usage error of the command that named it.
+    if (options.endpoint !== undefined && !URL.canParse(options.endpoint)) {
+      throw new BulwarkError('BAD_REQUEST', 'The S3 endpoint must be a URL such as http://127.0.0.1:9000 (got an unparsable value).');
+    }
+    this.location = `s3://${options.bucket}${options.prefix === '' ? '' : `/${options.prefix}`}`;
+  }
+
+  #get(): Promise<Backend> {
+    this.#backend ??= import('./s3.js').then(({ S3Backend }) => new S3Backend(this.options));
+    return this.#backend;
+  }
+
+  async create(): Promise<void> {
+    return (await this.#get()).create();
+  }
+
+  async *list(kind: FileKind): AsyncIterable<FileInfo> {
+    yield* (await this.#get()).list(kind);
+  }
+
+  async read(kind: FileKind, name: string, range?: ByteRange): Promise<Buffer> {
+    return (await this.#get()).read(kind, name, range);
+  }
+
+  async write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], options?: { exclusive?: boolean }): Promise<void> {
+    return (await this.#get()).write(kind, name, data, options);
+  }
+
+  async remove(kind: FileKind, name: string): Promise<void> {
+    return (await this.#get()).remove(kind, name);
+  }
+
+  async stat(kind: FileKind, name: string): Promise<FileInfo | undefined> {
+    return (await this.#get()).stat(kind, name);
+  }
+
+  async close(): Promise<void> {
+    if (this.#backend) await (await this.#backend).close();
+  }
 }

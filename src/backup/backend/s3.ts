@@ -92,7 +92,7 @@ export class S3Backend implements Backend {
       );
       for (const object of page.Contents ?? []) {
         const name = object.Key === undefined ? undefined : nameOf(kind, object.Key.slice(listPrefix.length));
-        if (name !== undefined) yield { name, size: object.Size ?? 0 };
+        if (name !== undefined) yield { name, size: object.Size ?? 0, ...(object.LastModified ? { modified: object.LastModified.getTime() } : {}) };
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       if (page.IsTruncated === true && token === undefined) {
@@ -164,7 +164,7 @@ export class S3Backend implements Backend {
     const key = this.#key(kind, name);
     try {
       const head = await this.#client.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: key }));
-      return { name, size: head.ContentLength ?? 0 };
+      return { name, size: head.ContentLength ?? 0, ...(head.LastModified ? { modified: head.LastModified.getTime() } : {}) };
     } catch (err) {
       // A HEAD response has no body, so a missing bucket looks like a missing file here too.
       if (errorName(err) === 'NotFound' || errorName(err) === 'NoSuchKey' || httpStatus(err) === 404) return undefined;

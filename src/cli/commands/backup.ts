@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseDuration } from '../../core/duration.js';
 import { BulwarkError } from '../../core/errors.js';
 import { openBackend } from '../../backup/backend/open.js';
 import { backup } from '../../backup/archiver.js';
@@ -11,8 +12,7 @@ import { Repository } from '../../backup/repository.js';
 import { restore } from '../../backup/restorer.js';
 import { parseRetentionFlags, type RetentionFlags } from '../../backup/retention.js';
 import { findSnapshot, type SnapshotRef } from '../../backup/snapshot.js';
-import { WorkerPool } from '../../backup/worker-pool.js';
-import { addRepoFlags, credentialFrom, formatBytes, formatSeconds, repoLocation, TransferProgress, withRepository, type RepoFlags } from '../backup-context.js';
+import { addRepoFlags, credentialFrom, formatBytes, newCredentialFrom, formatSeconds, repoLocation, TransferProgress, withRepository, type RepoFlags } from '../backup-context.js';
 import { clean, printJson, printTable } from '../output.js';
 
 /** Exit status of a command that finished but left some files out (unreadable on backup, damaged on restore). */
@@ -40,7 +40,7 @@ function printCheck(report: CheckReport): void {
   if (report.unreferencedPacks.length > 0) process.stdout.write(`${report.unreferencedPacks.length} packs are not referenced by any index (left by an interrupted backup); "bulwark backup prune" removes them\n`);
   for (const p of report.problems) process.stdout.write(`error: ${p.kind} ${clean(p.name)}: ${clean(p.message)}\n`);
   for (const a of report.affected) {
-    process.stdout.write(`snapshot ${shortId(a.id)} (${a.time}, ${clean(a.host)}) has ${a.files.length} damaged files:\n`);
+    process.stdout.write(`snapshot ${shortId(a.id)} (${clean(a.time)}, ${clean(a.host)}) has ${a.files.length} damaged files:\n`);
     for (const f of a.files) process.stdout.write(`  ${clean(f)}\n`);
   }
   process.stdout.write(report.ok ? 'no errors were found\n' : 'the repository is damaged\n');
@@ -49,15 +49,6 @@ function printCheck(report: CheckReport): void {
 function printPrune(r: PruneReport): void {
   const verb = r.dryRun ? 'would remove' : 'removed';
   process.stdout.write(`${verb} ${r.packsRemoved + r.unreferencedPacksRemoved} packs and ${r.blobsRemoved} blobs, ${r.dryRun ? 'would rewrite' : 'rewrote'} ${r.packsRewritten} packs; ${formatBytes(r.bytesFreed)} ${r.dryRun ? 'would be' : ''} freed\n`.replace('  ', ' '));
-}
-
-async function openPool<T>(repo: Repository, work: (pool: WorkerPool) => Promise<T>): Promise<T> {
-  const pool = new WorkerPool(repo.keys, undefined);
-  try {
-    return await work(pool);
-  } finally {
-    await pool.close();
-  }
 }
 
 export function registerBackup(program: Command): void {
@@ -214,14 +205,9 @@ Examples:
       const snap = findSnapshot(await repo.listSnapshots(), ref, flags.host === undefined ? {} : { host: flags.host });
       const progress = new TransferProgress('restore');
       const started = Date.now();
-      const result = await openPool(repo, (pool) =>
-        restore(repo, snap.tree, {
-          target: flags.target,
-          include: flags.include,
-          openBlob: (type, id, sealed, raw) => pool.openBlob(type, id, sealed, raw),
-          onProgress: (p) => progress.update(p),
-        }),
-      );
+      // Blobs are opened on this thread (zstd runs on libuv's threads anyway): handing each blob
+      // to a worker and back cost more than it saved on two cores (bench/RESULTS.md).
+      const result = await restore(repo, snap.tree, { target: flags.target, include: flags.include, onProgress: (p) => progress.update(p) });
       progress.done();
       if (flags.json) printJson({ snapshot: snap.id, target: flags.target, ...result, durationMs: Date.now() - started });
       else {
@@ -271,12 +257,14 @@ Examples:
 
   const pruneCmd = addRepoFlags(group.command('prune').description('remove data that no snapshot references'))
     .option('--max-unused <percent>', 'rewrite packs with more than this share unused', '20%')
+    .option('--unindexed-grace <duration>', 'remove packs no index names only when older than this (a running backup may still name them); 0 for now', '1h')
     .option('--dry-run', 'only show what would be removed')
     .option('--json', 'print JSON');
   pruneCmd.addHelpText('after', '\nTakes an exclusive lock: backups wait or fail until it is done.\n\nExamples:\n  $ bulwark backup prune\n  $ bulwark backup prune --dry-run --json');
-  pruneCmd.action(async (flags: RepoFlags & { maxUnused: string; dryRun?: boolean; json?: boolean }) => {
+  pruneCmd.action(async (flags: RepoFlags & { maxUnused: string; unindexedGrace: string; dryRun?: boolean; json?: boolean }) => {
+    const unindexedGraceMs = flags.unindexedGrace.trim() === '0' ? 0 : parseDuration(flags.unindexedGrace);
     await withRepository(flags, async (repo) => {
-      const report = await prune(repo, { dryRun: flags.dryRun === true, maxUnused: fraction(flags.maxUnused) });
+      const report = await prune(repo, { dryRun: flags.dryRun === true, maxUnused: fraction(flags.maxUnused), unindexedGraceMs });
       if (flags.json) return printJson(report);
       printPrune(report);
     });
@@ -335,10 +323,7 @@ Examples:
     .action(async (flags: RepoFlags & { newPasswordFile?: string; newKeyFile?: string; json?: boolean }) => {
       if (flags.newPasswordFile !== undefined && flags.newKeyFile !== undefined) throw new BulwarkError('BAD_REQUEST', 'give --new-password-file or --new-key-file, not both');
       await withRepository(flags, async (repo) => {
-        const credential = await credentialFrom(
-          flags.newKeyFile !== undefined ? { keyFile: flags.newKeyFile } : flags.newPasswordFile !== undefined ? { passwordFile: flags.newPasswordFile } : {},
-          'create',
-        );
+        const credential = await newCredentialFrom(flags);
         const id = await repo.addKey(credential);
         if (flags.json) return printJson({ id });
         process.stdout.write(`added key ${shortId(id)}\n`);

@@ -146,6 +146,28 @@ async function freshSecret(c: Ctx): Promise<string> {
   return path;
 }
 
+/** A backup policy (written by the bootstrap admin) that covers no node: for the rows that read or remove one. */
+async function freshBackupPolicy(c: Ctx): Promise<string> {
+  const name = uniqueName('bkp');
+  const res = await c.t.api('PUT', `/v1/backups/policies/${name}`, MATRIX_BACKUP_POLICY('env=nowhere'));
+  assert.equal(res.status, 201, res.body);
+  return name;
+}
+
+/** The one policy covering the staging node (made once): restores, drills and runs go through it and fail on the node (its repository cannot exist), answering 200 all the same. */
+let stagingBackupPolicy: string | undefined;
+async function stagingPolicy(c: Ctx): Promise<string> {
+  if (stagingBackupPolicy !== undefined) return stagingBackupPolicy;
+  const name = uniqueName('bkp-staging');
+  const res = await c.t.api('PUT', `/v1/backups/policies/${name}`, MATRIX_BACKUP_POLICY('env=staging'));
+  assert.equal(res.status, 201, res.body);
+  stagingBackupPolicy = name;
+  return name;
+}
+
+// /dev/null is no directory: the agent can create nothing there.
+const MATRIX_BACKUP_POLICY = (selector: string) => ({ selector, paths: ['/nonexistent-matrix'], schedule: '0 3 * * *', repo: '/dev/null/bulwark-matrix', credential: { kind: 'password', password: 'matrix password' } });
+
 /**
  * The hand-written table: `METHOD URL` (as registered) → cases → status per caller.
  * HEAD routes (fastify's automatic twins of GET routes) are held to their GET row.
@@ -380,6 +402,30 @@ const MATRIX: Record<string, Row> = {
     request: async (c) => ({ url: `/v1/secret-deliveries/${await freshDelivery(c)}` }),
     expect: e(401, 403, 204, 403, 403, 403, 403),
   }),
+
+  // ---- fleet backups (policies carry repository credentials: writing them is admin only; the operator runs, restores and drills)
+  'GET /v1/backups/policies': one({ request: get('/v1/backups/policies'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/backups/policies/:name': one({ request: async (c) => ({ url: `/v1/backups/policies/${await freshBackupPolicy(c)}` }), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'PUT /v1/backups/policies/:name': one({
+    request: async () => ({ url: `/v1/backups/policies/${uniqueName('bkp')}`, body: MATRIX_BACKUP_POLICY('env=nowhere') }),
+    expect: e(401, 403, 201, 403, 403, 403, 403),
+  }),
+  'DELETE /v1/backups/policies/:name': one({ request: async (c) => ({ url: `/v1/backups/policies/${await freshBackupPolicy(c)}` }), expect: e(401, 403, 204, 403, 403, 403, 403) }),
+  'POST /v1/backups/policies/:name/run': one({
+    request: async (c) => ({ url: `/v1/backups/policies/${await stagingPolicy(c)}/run`, body: { wait: false } }),
+    expect: e(401, 403, 200, 200, 403, 403, 403),
+  }),
+  'GET /v1/backups/status': one({ request: get('/v1/backups/status'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'GET /v1/backups/runs': one({ request: get('/v1/backups/runs'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
+  'POST /v1/backups/restore': one({
+    request: async (c) => ({ url: '/v1/backups/restore', body: { node: c.staging.nodeId, policy: await stagingPolicy(c), target: `/tmp/${uniqueName('bulwark-matrix-restore')}` } }),
+    expect: e(401, 403, 200, 200, 403, 403, 403),
+  }),
+  'POST /v1/backups/drills': one({
+    request: async (c) => ({ url: '/v1/backups/drills', body: { node: c.staging.nodeId, policy: await stagingPolicy(c), sample: 1 } }),
+    expect: e(401, 403, 200, 200, 403, 403, 403),
+  }),
+  'GET /v1/backups/drills': one({ request: get('/v1/backups/drills'), expect: e(401, 403, 200, 200, 200, 200, 403) }),
 
   // ---- keyring (unseal is public: the passphrase or share is the credential)
   'GET /v1/sys/seal-status': one({ request: get('/v1/sys/seal-status'), expect: ALL(200) }),

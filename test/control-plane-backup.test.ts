@@ -5,14 +5,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { openBackend } from '../src/backup/backend/open.js';
 import { Repository } from '../src/backup/repository.js';
 import { silentLogger } from '../src/core/logger.js';
 import { backupControlPlane, restoreControlPlane } from '../src/server/control-plane-backup.js';
 import { Server } from '../src/server/server.js';
 import type { ServerOptions } from '../src/server/options.js';
-import { makeHostFixture, POSTGRES_URL, REPO_ROOT, spawnAgentProcess, waitFor, type AgentProcess } from './harness.js';
+import { dropSchema, makeHostFixture, POSTGRES_URL, REPO_ROOT, spawnAgentProcess, waitFor, type AgentProcess } from './harness.js';
 
 const CLI = join(REPO_ROOT, 'bin', 'bulwark.js');
 
@@ -130,16 +129,6 @@ async function disasterDrill(database: 'sqlite' | 'postgres'): Promise<void> {
     await server?.close();
     if (database === 'postgres') await dropSchema(schema).catch(() => undefined);
     await rm(work, { recursive: true, force: true });
-  }
-}
-
-async function dropSchema(schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(`drop schema if exists "${schema}" cascade`);
-  } finally {
-    await client.end();
   }
 }
 

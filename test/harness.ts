@@ -245,7 +245,8 @@ export async function startTestServer(opts: TestServerOptions = {}): Promise<Tes
   };
 }
 
-async function dropSchema(schema: string): Promise<void> {
+/** Drops a PostgreSQL schema a test made (and everything in it). */
+export async function dropSchema(schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
   try {

@@ -113,7 +113,7 @@ function pemForms(what: string, pem: string): [string, Buffer][] {
 
 for (const db of testDatabases()) {
   describe(`marker values written through every path never reach the database in clear (${db.kind})`, () => {
-    it('secret values, TOTP seeds, the CA, SSH CA and audit keys: absent from the SQLite file and WAL, or a pg_dump', async () => {
+    it('secret values, backup repository credentials, TOTP seeds, the CA, SSH CA and audit keys: absent from the SQLite file and WAL, or a pg_dump', async () => {
       const clock = new ShiftedClock();
       const t = await startTestServer({ database: db, clock });
       try {
@@ -124,6 +124,15 @@ for (const db of testDatabases()) {
         const marker2 = Buffer.from(`bulwark-marker-${randomBytes(12).toString('hex')}`);
         assert.equal((await t.api('PUT', '/v1/secrets/data/marker/one', { value: marker2.toString('base64') })).status, 200);
         const user = await userWithMfa(t, clock);
+        // A backup policy's repository password and S3 keys, set and then replaced: every credential version is encrypted.
+        const backupPassword = Buffer.from(`bulwark-marker-${randomBytes(12).toString('hex')}`);
+        const s3Secret = Buffer.from(`bulwark-marker-${randomBytes(12).toString('hex')}`);
+        const keyFile = randomBytes(48);
+        const policy = { selector: 'role=marker', paths: ['/srv'], schedule: '0 3 * * *', repo: 's3://marker-bucket/fleet' };
+        const set = await t.api('PUT', '/v1/backups/policies/marker', { ...policy, credential: { kind: 'password', password: backupPassword.toString() }, s3Credentials: { accessKeyId: 'AKIAMARKER', secretAccessKey: s3Secret.toString() } });
+        assert.equal(set.status, 201, set.body);
+        const replaced = await t.api('PUT', '/v1/backups/policies/marker', { ...policy, credential: { kind: 'key-file', keyFile: keyFile.toString('base64') } });
+        assert.equal(replaced.status, 200, replaced.body);
 
         const cipher = await offlineCipher(t.server.store, new MasterKeyKeyring(await loadMasterKey(join(t.dataDir, MASTER_KEY_FILE))));
         const ca = await loadOrCreateCluster(t.server.store, cipher, systemClock, t.server.clusterName);
@@ -132,6 +141,9 @@ for (const db of testDatabases()) {
         const needles: [string, Buffer][] = [
           ...forms('secret value v1', marker),
           ...forms('secret value v2', marker2),
+          ...forms('backup repository password', backupPassword),
+          ...forms('S3 secret key', s3Secret),
+          ...forms('backup key file', keyFile),
           ...forms('TOTP seed', user.totpSecret),
           ['TOTP seed (base32)', Buffer.from(base32Encode(user.totpSecret))],
           ...pemForms('CA key', ca.ca.keyPem),
@@ -152,6 +164,7 @@ for (const db of testDatabases()) {
         const all = Buffer.concat(contents.map((c) => c.bytes));
         assert.ok(all.includes(Buffer.from('bwe1.')), 'the ciphertexts are there');
         assert.ok(all.includes(Buffer.from('marker/one')), 'the secret path (not secret) is there');
+        assert.ok(all.includes(Buffer.from('s3://marker-bucket/fleet')), 'the backup policy (not secret) is there');
         for (const { name, bytes } of contents) {
           for (const [what, needle] of needles) assert.equal(bytes.includes(needle), false, `${name} holds the ${what}`);
         }

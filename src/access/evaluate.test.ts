@@ -198,7 +198,7 @@ test('the built-in roles grant what the issue says', () => {
     every
       .filter(({ resource, verb }) => allowed([role], { resource, verb, node: prod, ...(resource === 'ssh' ? { principal: 'ubuntu' } : {}) }))
       .map(({ resource, verb }) => `${resource}:${verb}`);
-  assert.deepEqual(grants(viewer), ['cluster:read', 'nodes:list', 'nodes:read', 'events:list', 'audits:list', 'audits:read']);
+  assert.deepEqual(grants(viewer), ['cluster:read', 'nodes:list', 'nodes:read', 'events:list', 'audits:list', 'audits:read', 'backups:list', 'backups:read']);
   assert.deepEqual(grants(operator), [
     'cluster:read',
     'nodes:list',
@@ -216,6 +216,11 @@ test('the built-in roles grant what the issue says', () => {
     'policies:list',
     'policies:read',
     'vulndb:list',
+    'backups:list',
+    'backups:read',
+    'backups:run',
+    'backups:restore',
+    'backups:drill',
   ]);
   const auditorGrants = grants(auditor);
   assert.deepEqual(auditorGrants, [
@@ -240,6 +245,8 @@ test('the built-in roles grant what the issue says', () => {
     'policies:read',
     'vulndb:list',
     'keyring:read',
+    'backups:list',
+    'backups:read',
   ]);
   for (const g of auditorGrants) assert.match(g, /:(list|read|verify|export)$/, 'auditor writes or execs nothing');
   assert.equal(grants(admin).length, every.length);
@@ -437,4 +444,17 @@ test('a stored rule with an invalid glob fails closed', () => {
   assert.ok(!allowed([brokenAllow], { resource: 'secrets', verb: 'read', path: 'app/a/x' }));
   assert.ok(!allowed([admin, brokenDeny], { resource: 'secrets', verb: 'read', path: 'anything' }));
   assert.equal(pathFilter([admin, brokenDeny], 'secrets', 'read')('anything'), false);
+});
+
+test('backups: a role scoped to some nodes restores there only; the built-in operator everywhere, the viewer nowhere', () => {
+  const dbRestorer = validateRole({ name: 'db-restorer', allow: [{ resources: ['backups'], verbs: ['list', 'restore'], nodes: 'env=staging' }] });
+  assert.ok(allowed([dbRestorer], { resource: 'backups', verb: 'restore', node: staging }));
+  assert.ok(!allowed([dbRestorer], { resource: 'backups', verb: 'restore', node: prod }));
+  assert.ok(!allowed([dbRestorer], { resource: 'backups', verb: 'restore' }), 'a request about no node (a policy) is outside a node-scoped rule');
+  assert.equal(canAccessResource([dbRestorer], 'backups', 'restore'), true);
+  assert.equal(nodeFilter([dbRestorer], 'backups', 'restore')(prod.labels), false);
+  assert.ok(allowed([operator], { resource: 'backups', verb: 'restore', node: prod }));
+  assert.ok(!allowed([operator], { resource: 'backups', verb: 'write' }), 'policies carry credentials: admin only');
+  assert.ok(!allowed([viewer], { resource: 'backups', verb: 'drill', node: prod }));
+  assert.ok(allowed([auditor], { resource: 'backups', verb: 'read' }));
 });

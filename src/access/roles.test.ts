@@ -29,7 +29,8 @@ function rejects(input: unknown, pattern: RegExp, path?: (string | number)[]): v
 }
 
 test('the vocabulary is the one the API routes use', () => {
-  assert.deepEqual(RESOURCES, ['cluster', 'nodes', 'join-tokens', 'api-tokens', 'events', 'users', 'roles', 'sessions', 'auditlog', 'ssh', 'secrets', 'audits', 'policies', 'vulndb', 'keyring']);
+  assert.deepEqual(RESOURCES, ['cluster', 'nodes', 'join-tokens', 'api-tokens', 'events', 'users', 'roles', 'sessions', 'auditlog', 'ssh', 'secrets', 'audits', 'policies', 'vulndb', 'keyring', 'backups']);
+  assert.deepEqual(RESOURCE_VERBS.backups, ['list', 'read', 'write', 'delete', 'run', 'restore', 'drill']);
   assert.deepEqual(RESOURCE_VERBS.nodes, ['list', 'read', 'update', 'delete', 'exec']);
   assert.deepEqual(RESOURCE_VERBS.auditlog, ['list', 'verify', 'export']);
   assert.ok(VERBS.includes('deliver'));
@@ -151,4 +152,12 @@ test('role paths read as words', () => {
   assert.equal(describeRolePath(['deny', 0]), 'deny rule 0');
   assert.equal(describeRolePath(['name']), 'name');
   assert.equal(describeRolePath([]), '');
+});
+
+test('backups: node-scoped verbs, and only its own', () => {
+  const role = validateRole({ name: 'db-restorer', allow: [{ resources: ['backups'], verbs: ['list', 'restore', 'drill'], nodes: 'role=db' }] });
+  assert.equal(role.allow[0]?.nodes, 'role=db');
+  assert.ok(isVerbOf('backups', 'run'));
+  assert.ok(!isVerbOf('backups', 'exec'));
+  rejects({ name: 'x', allow: [{ resources: ['backups'], verbs: ['exec'] }] }, /verb "exec" applies to none of the rule's resources \(backups: list, read, write, delete, run, restore, drill\)/);
 });

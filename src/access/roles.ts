@@ -54,6 +54,8 @@ export const RESOURCE_VERBS = {
   policies: ['list', 'read', 'write', 'delete'],
   vulndb: ['list', 'import'],
   keyring: ['read', 'rotate', 'rekey', 'seal'],
+  // `write`/`delete` change policies, which carry repository credentials to whatever nodes their selector matches.
+  backups: ['list', 'read', 'write', 'delete', 'run', 'restore', 'drill'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type Resource = keyof typeof RESOURCE_VERBS;
@@ -63,7 +65,7 @@ export const RESOURCES = Object.keys(RESOURCE_VERBS) as Resource[];
 export const VERBS: readonly Verb[] = [...new Set(Object.values(RESOURCE_VERBS).flat())];
 
 /** Resources whose requests can be about one node, so a `nodes` selector can apply. */
-export const NODE_SCOPED_RESOURCES: readonly Resource[] = ['nodes', 'secrets', 'audits'];
+export const NODE_SCOPED_RESOURCES: readonly Resource[] = ['nodes', 'secrets', 'audits', 'backups'];
 
 /** Resources whose requests can be about one secret path, so `paths` can apply. */
 export const SECRET_PATH_RESOURCES: readonly string[] = ['secrets'];
@@ -90,7 +92,7 @@ const BUILTIN: Role[] = [
   },
   {
     name: 'operator',
-    description: 'Runs the fleet: reads and execs on nodes, enrolls nodes, signs SSH certificates for any login but root.',
+    description: 'Runs the fleet: reads and execs on nodes, enrolls nodes, signs SSH certificates for any login but root, runs backups, restores and drills.',
     allow: [
       { resources: ['nodes'], verbs: ['list', 'read', 'exec'] },
       { resources: ['join-tokens'], verbs: ['create', 'list', 'delete'] },
@@ -100,6 +102,7 @@ const BUILTIN: Role[] = [
       { resources: ['audits'], verbs: ['list', 'read', 'run', 'schedule'] },
       { resources: ['policies'], verbs: ['list', 'read'] },
       { resources: ['vulndb'], verbs: ['list'] },
+      { resources: ['backups'], verbs: ['list', 'read', 'run', 'restore', 'drill'] },
     ],
     deny: [{ resources: ['ssh'], verbs: ['sign'], principals: ['root'] }],
   },
@@ -112,10 +115,11 @@ const BUILTIN: Role[] = [
   },
   {
     name: 'viewer',
-    description: 'Sees the cluster, the nodes, their events and their audit findings.',
+    description: 'Sees the cluster, the nodes, their events, their audit findings and their backups.',
     allow: [
       { resources: ['nodes'], verbs: ['list', 'read'] },
       { resources: ['audits'], verbs: ['list', 'read'] },
+      { resources: ['backups'], verbs: ['list', 'read'] },
       { resources: ['events'], verbs: ['list'] },
       { resources: ['cluster'], verbs: ['read'] },
     ],

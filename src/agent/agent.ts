@@ -22,6 +22,7 @@ import { collectFacts } from '../host/collect.js';
 import { EXEC_DISABLED_POLICY, ExecRunner } from './exec-runner.js';
 import { AuditRunner, DEFAULT_AUDIT_POLICY, type AuditPolicy } from './audit-runner.js';
 import { DEFAULT_SECRETS_POLICY, SecretDeliveryRunner, type SecretsPolicy } from './secret-delivery.js';
+import { BackupRunner } from './backup-runner.js';
 import { loadIdentity, recoverInterruptedRenewal, saveRenewedCertificate, type AgentIdentity } from './identity.js';
 import { parseServerUrl } from './join.js';
 
@@ -82,6 +83,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly #exec: ExecRunner;
   readonly #audits: AuditRunner;
   readonly #secrets: SecretDeliveryRunner;
+  readonly #backups: BackupRunner;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -93,6 +95,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
     this.#exec = new ExecRunner({ policy: options.exec ?? EXEC_DISABLED_POLICY, log: this.#log });
     this.#secrets = new SecretDeliveryRunner({ root: options.root ?? '/', dataDir: options.dataDir, policy: options.secrets ?? DEFAULT_SECRETS_POLICY, log: this.#log });
+    this.#backups = new BackupRunner({ dataDir: options.dataDir, clock: this.#clock, log: this.#log });
     this.#audits = new AuditRunner({ policy: options.audit ?? DEFAULT_AUDIT_POLICY, root: options.root ?? '/', dataDir: options.dataDir, clusterCaPem: identity.caPem, clock: this.#clock, log: this.#log });
   }
 
@@ -112,6 +115,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     return certificateInfo(this.#identity.certPem).serial;
   }
 
+  /** The backup policies this agent has scheduled now (tests). */
+  get backupPolicies(): string[] {
+    return this.#backups.policies;
+  }
+
   get connected(): boolean {
     return this.#ws?.readyState === WebSocket.OPEN;
   }
@@ -123,6 +131,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#exec.stopAll();
     this.#audits.stop();
     this.#secrets.stop();
+    this.#backups.stop();
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -195,6 +204,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   #onClose(code: number, reason: string): void {
     this.#clearTimers();
     this.#secrets.disconnected();
+    this.#backups.disconnected();
     this.emit('disconnected', { code, reason });
     if (this.#stopped) return;
     this.#serverIndex += 1;
@@ -234,8 +244,12 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.#scheduleRenewal();
         this.#lastFactsHash = undefined;
         this.#secrets.connected((m) => this.#send(m));
+        this.#backups.connected((m) => this.#send(m));
         this.emit('connected', { server, nodeId: msg.nodeId });
         await this.#reportFacts();
+        // Stopped, or this connection lost, while the facts were collected: a timer set now would never be cleared.
+        if (this.#stopped || this.#ws?.readyState !== WebSocket.OPEN) return;
+        clearInterval(this.#factsTimer);
         this.#factsTimer = setInterval(() => void this.#reportFacts(), this.options.factsIntervalMs ?? 60_000);
         return;
       case 'heartbeat_ack': {
@@ -260,6 +274,19 @@ export class Agent extends EventEmitter<AgentEvents> {
         return;
       case 'secret_value':
         this.#secrets.onValue(msg);
+        return;
+      case 'backup_policies':
+        this.#backups.apply(msg);
+        return;
+      case 'backup_trigger':
+        this.#backups.trigger(msg);
+        return;
+      case 'drill':
+        this.#backups.drill(msg);
+        return;
+      case 'backup_restore':
+        // Not awaited: a long restore must not hold up the messages after it.
+        void this.#backups.restore(msg);
         return;
       case 'error': {
         if (msg.fatal && (msg.code === 'CERT_REVOKED' || msg.code === 'CERT_UNKNOWN')) {

@@ -35,6 +35,12 @@ export interface BackupOptions {
   onError?: (path: string, message: string) => void;
   workers?: number;
   now?: () => Date;
+  /**
+   * Directories never backed up, whatever the paths and excludes say, matched by
+   * device and inode (so no other name for them gets in): an agent's own data
+   * directory, with its node key.
+   */
+  neverInclude?: readonly string[];
 }
 
 export interface BackupResult {
@@ -101,6 +107,8 @@ class Archiver {
   readonly stats: Stats = { filesNew: 0, filesChanged: 0, filesUnchanged: 0, dirs: 0, bytesProcessed: 0, totalBytes: 0, totalFiles: 0, errors: 0 };
   readonly #inFlight = new Semaphore(FILES_IN_FLIGHT);
   readonly #dirSlots = new Semaphore(DIRS_IN_FLIGHT);
+  /** `dev:ino` of directories never backed up. */
+  readonly forbidden = new Set<string>();
   #totals: { files: number; bytes: number } | undefined;
 
   constructor(
@@ -172,6 +180,7 @@ class Archiver {
     }
     const type = nodeType(st);
     if (!type) return undefined;
+    if (type === 'dir' && this.forbidden.has(`${st.dev}:${st.ino}`)) return undefined;
     const node = baseNode(name, type, st);
     if (type === 'dir') {
       const walk = async (): Promise<TreeNode | undefined> => {
@@ -367,6 +376,7 @@ async function scan(paths: readonly string[], exclude: ExcludeMatcher): Promise<
 export async function backup(repo: Repository, options: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const now = options.now ?? (() => new Date());
+  const startedAt = now();
   const paths = options.paths.map((p) => resolve(p));
   if (paths.length === 0) throw new BulwarkError('BAD_REQUEST', 'name at least one path to back up');
   for (const path of paths) {
@@ -391,6 +401,10 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
       } else parent = findSnapshot(snapshots, options.parent);
     }
     const archiver = new Archiver(repo, pool, exclude, options);
+    for (const path of options.neverInclude ?? []) {
+      const st = await lstat(path, { bigint: true }).catch(() => undefined);
+      if (st) archiver.forbidden.add(`${st.dev}:${st.ino}`);
+    }
     if (options.scan) void scan(paths, exclude).then((t) => archiver.setTotals(t));
     const parentRoot: TreeNode | undefined = parent ? { name: '', type: 'dir', mode: 0, uid: 0, gid: 0, mtimeNs: '0', subtree: parent.tree } : undefined;
     const tree = await archiver.virtualDir(root, sep, parentRoot);
@@ -412,7 +426,8 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     };
     const snapshot: Snapshot = {
       v: 1,
-      time: now().toISOString(),
+      // The time the data reflects: when the backup began (what RPO is measured from), as restic records it.
+      time: startedAt.toISOString(),
       host,
       user: safeUser(),
       paths,

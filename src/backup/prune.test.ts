@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backup } from './archiver.js';
-import type { Backend, ByteRange, FileInfo, FileKind } from './backend/backend.js';
+import type { Backend, FileKind } from './backend/backend.js';
+import { FaultyBackend } from './backend/faulty.js';
 import { LocalBackend } from './backend/local.js';
 import { check } from './checker.js';
 import { forget } from './forget.js';
@@ -84,44 +85,12 @@ async function assertChecks(dir: string): Promise<void> {
   assert.deepEqual(report.affected, []);
 }
 
-/** A backend that fails one chosen call, as a crash there would stop prune. */
-class FailingBackend implements Backend {
-  readonly location: string;
-  #calls = 0;
-  constructor(
-    private readonly inner: Backend,
-    private readonly op: 'write' | 'remove',
-    private readonly kind: FileKind,
-    private readonly nth: number,
-  ) {
-    this.location = inner.location;
-  }
-  #maybeFail(op: 'write' | 'remove', kind: FileKind): void {
-    if (op === this.op && kind === this.kind && ++this.#calls === this.nth) throw new Error(`simulated crash at ${op} ${kind} #${this.nth}`);
-  }
-  create(): Promise<void> {
-    return this.inner.create();
-  }
-  list(kind: FileKind): AsyncIterable<FileInfo> {
-    return this.inner.list(kind);
-  }
-  read(kind: FileKind, name: string, range?: ByteRange): Promise<Buffer> {
-    return this.inner.read(kind, name, range);
-  }
-  async write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], options?: { exclusive?: boolean }): Promise<void> {
-    this.#maybeFail('write', kind);
-    await this.inner.write(kind, name, data, options);
-  }
-  async remove(kind: FileKind, name: string): Promise<void> {
-    this.#maybeFail('remove', kind);
-    await this.inner.remove(kind, name);
-  }
-  stat(kind: FileKind, name: string): Promise<FileInfo | undefined> {
-    return this.inner.stat(kind, name);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
+/** A backend that fails the `nth` call of one kind, as a crash there would stop prune. */
+function crashAt(inner: Backend, op: 'write' | 'remove', kind: FileKind, nth: number): Backend {
+  let calls = 0;
+  return new FaultyBackend(inner, (o, k) => {
+    if (o === op && k === kind && ++calls === nth) throw new Error(`simulated crash at ${op} ${kind} #${nth}`);
+  });
 }
 
 describe('prune', () => {
@@ -290,7 +259,7 @@ describe('prune', () => {
     it(`leaves a whole repository when it stops ${crash.step}`, async () => {
       const dir = await copyRepository();
       await forgetFirst(await openRepository(dir));
-      const failing = await openRepository(dir, new FailingBackend(new LocalBackend(dir), crash.op, crash.kind, crash.nth));
+      const failing = await openRepository(dir, crashAt(new LocalBackend(dir), crash.op, crash.kind, crash.nth));
       await assert.rejects(prune(failing), /simulated crash/);
       await assertChecks(dir);
       await assertRestores(dir);

@@ -4,11 +4,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Backend, ByteRange, FileInfo, FileKind } from './backend/backend.js';
+import type { Backend, FileKind } from './backend/backend.js';
+import { FaultyBackend } from './backend/faulty.js';
 import { LocalBackend } from './backend/local.js';
-import { BLOB_DATA, BLOB_TREE, blobAad, blobId, fileAad, open, seal, sealParts } from './crypto.js';
+import { BLOB_DATA, BLOB_TREE, blobAad, blobId, encodeRepositoryKeys, fileAad, newRepositoryKeys, open, seal, sealParts } from './crypto.js';
 import { decodeIndex } from './index-file.js';
-import type { Credential } from './key-file.js';
+import { wrapRepositoryKeys, type Credential } from './key-file.js';
 import { PACK_TARGET_BYTES, Repository, type RepositoryConfig } from './repository.js';
 import type { Tree } from './tree.js';
 
@@ -39,33 +40,10 @@ async function addData(repo: Repository, plain: Buffer): Promise<Buffer> {
 }
 
 /** A backend whose pack writes fail: the storage filled up, say. */
-class FailingPackWrites implements Backend {
-  constructor(private readonly inner: Backend) {}
-  get location(): string {
-    return this.inner.location;
-  }
-  create(): Promise<void> {
-    return this.inner.create();
-  }
-  list(kind: FileKind): AsyncIterable<FileInfo> {
-    return this.inner.list(kind);
-  }
-  read(kind: FileKind, name: string, range?: ByteRange): Promise<Buffer> {
-    return this.inner.read(kind, name, range);
-  }
-  async write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], opts?: { exclusive?: boolean }): Promise<void> {
-    if (kind === 'data') throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-    return this.inner.write(kind, name, data, opts);
-  }
-  remove(kind: FileKind, name: string): Promise<void> {
-    return this.inner.remove(kind, name);
-  }
-  stat(kind: FileKind, name: string): Promise<FileInfo | undefined> {
-    return this.inner.stat(kind, name);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
-  }
+function failingPackWrites(inner: Backend): Backend {
+  return new FaultyBackend(inner, (op, kind) => {
+    if (op === 'write' && kind === 'data') throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  });
 }
 
 describe('Repository', () => {
@@ -151,6 +129,27 @@ describe('Repository', () => {
       await repo.backend.write('keys', '0'.repeat(64), Buffer.from('this is not a key'));
       const opened = await Repository.open(new LocalBackend(dir), fast);
       assert.equal(opened.keyName, repo.keyName);
+    });
+
+    it('two inits racing on one location: one wins, the loser leaves no key behind, and the repository opens', async () => {
+      const dir = freshDir();
+      const results = await Promise.allSettled([Repository.init(new LocalBackend(dir), fast), Repository.init(new LocalBackend(dir), fast)]);
+      const won = results.filter((r) => r.status === 'fulfilled');
+      assert.ok(won.length >= 1);
+      for (const r of results) if (r.status === 'rejected') assert.equal((r.reason as { code?: string }).code, 'CONFLICT');
+      const opened = await Repository.open(new LocalBackend(dir), fast);
+      assert.equal(opened.config.id, (won[0] as PromiseFulfilledResult<Repository>).value.config.id);
+      assert.equal((await opened.listKeys()).length, won.length === 2 ? 2 : 1);
+    });
+
+    it('a key that opens with the credential but belongs to no repository (a lost init race) is passed over', async () => {
+      const dir = freshDir();
+      const repo = await Repository.init(new LocalBackend(dir), fast);
+      // A stray key of the same credential around other key material, sorting first.
+      const stray = await wrapRepositoryKeys(encodeRepositoryKeys(newRepositoryKeys()), fast, { host: 'h', user: 'u', now: new Date() }, { log2N: 15, r: 8, p: 1 });
+      await repo.backend.write('keys', '0'.repeat(64), Buffer.from(JSON.stringify(stray)));
+      const opened = await Repository.open(new LocalBackend(dir), fast);
+      assert.equal(opened.config.id, repo.config.id);
     });
 
     it('close wipes the keys in memory', async () => {
@@ -341,7 +340,7 @@ describe('Repository', () => {
     it('a pack upload that fails makes flush reject and writes no index', async () => {
       const dir = freshDir();
       await Repository.init(new LocalBackend(dir), fast);
-      const repo = await Repository.open(new FailingPackWrites(new LocalBackend(dir)), fast);
+      const repo = await Repository.open(failingPackWrites(new LocalBackend(dir)), fast);
       await addData(repo, randomBytes(4096));
       await repo.saveTree({ nodes: [] });
       await assert.rejects(repo.flush(), /ENOSPC/);
@@ -356,7 +355,7 @@ describe('Repository', () => {
     it('a pack upload that fails while blobs are still being added makes flush reject and writes no index', async () => {
       const dir = freshDir();
       await Repository.init(new LocalBackend(dir), fast);
-      const repo = await Repository.open(new FailingPackWrites(new LocalBackend(dir)), fast);
+      const repo = await Repository.open(failingPackWrites(new LocalBackend(dir)), fast);
       // 17 MiB: the first pack closes (and its upload fails) before flush.
       let refused: unknown;
       for (let i = 0; i < 17 && refused === undefined; i++) {

@@ -94,7 +94,13 @@ export class Repository {
     const keyName = randomBytes(32).toString('hex');
     // The key before the config: a repository whose config exists always has a key to open it.
     await backend.write('keys', keyName, Buffer.from(JSON.stringify(keyFile)), { exclusive: true });
-    await backend.write('config', 'config', seal(keys.encryption, Buffer.from(JSON.stringify(config)), fileAad('config')), { exclusive: true });
+    try {
+      await backend.write('config', 'config', seal(keys.encryption, Buffer.from(JSON.stringify(config)), fileAad('config')), { exclusive: true });
+    } catch (err) {
+      // Another process created the repository at the same moment and its config won: this key opens nothing.
+      await backend.remove('keys', keyName).catch(() => undefined);
+      throw err;
+    }
     return new Repository(backend, keys, config, keyName, options);
   }
 
@@ -107,6 +113,7 @@ export class Repository {
     for await (const file of backend.list('keys')) names.push(file.name);
     // Each try may cost an scrypt: a repository stuffed with key files must not make opening take minutes.
     if (names.length > MAX_KEYS) throw new BulwarkError('REPOSITORY_DAMAGED', `the repository has ${names.length} key files; more than ${MAX_KEYS} is not one Bulwark made`);
+    let configFailure: unknown;
     for (const name of names.sort()) {
       // A damaged or foreign key file is passed over: another key may still open the repository.
       const material = await backend
@@ -116,12 +123,22 @@ export class Repository {
       if (!material) continue;
       const keys = decodeRepositoryKeys(Buffer.from(material));
       material.fill(0);
-      const config = JSON.parse(open(keys.encryption, sealedConfig, fileAad('config'), 'the repository config').toString('utf8')) as RepositoryConfig;
+      let config: RepositoryConfig;
+      try {
+        config = JSON.parse(open(keys.encryption, sealedConfig, fileAad('config'), 'the repository config').toString('utf8')) as RepositoryConfig;
+      } catch (err) {
+        // A key left by an init that lost a race opens with this credential but belongs to no repository: try the next.
+        wipeRepositoryKeys(keys);
+        configFailure = err;
+        continue;
+      }
       if (config.v !== 1 || config.version !== REPOSITORY_VERSION) {
         throw new BulwarkError('REPOSITORY_DAMAGED', `the repository has format version ${String(config.version)}; this Bulwark reads version ${REPOSITORY_VERSION}`);
       }
       return new Repository(backend, keys, config, name, options);
     }
+    // Keys opened but none fits the config: the config is what is wrong.
+    if (configFailure !== undefined) throw configFailure;
     throw new BulwarkError('BACKUP_KEY_WRONG', `no key of the repository at ${backend.location} opens with the ${credential.kind === 'password' ? 'password' : 'key file'} given`);
   }
 

@@ -106,4 +106,16 @@ describe('restore of hostile snapshots', () => {
     assert.ok(result.problems.some((p) => /nested deeper than/.test(p.message)));
     await assert.rejects(lstat(join(target, 'x'.repeat(300))));
   });
+
+  it('refuseTarget is asked about the target as it was opened, after a swap for a symlink', async () => {
+    const tree = await repo.saveTree({ nodes: [await fileNode('f', 'x')] });
+    await repo.flush();
+    const guarded = join(dir, 'guarded');
+    await mkdir(guarded);
+    const target = join(dir, 'target-swapped');
+    // The caller checked a harmless directory; by the time the restore opens it, it is a link to the guarded one.
+    await symlink(guarded, target);
+    await assert.rejects(new Restorer(repo, { target, refuseTarget: (real) => (real === guarded ? 'it is the guarded directory' : undefined) }).run(tree), (err: Error & { code?: string }) => err.code === 'BAD_REQUEST' && /guarded directory/.test(err.message));
+    await assert.rejects(lstat(join(guarded, 'f')), 'nothing was written into it');
+  });
 });

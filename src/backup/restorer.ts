@@ -34,6 +34,13 @@ export interface RestoreOptions {
   /** Decrypts and verifies blobs (a worker pool's `openBlob`); default: on this thread. */
   openBlob?: (type: BlobType, id: Uint8Array, sealed: Buffer, rawLength: number) => Promise<Buffer>;
   onProgress?: (progress: RestoreProgress) => void;
+  /**
+   * Asked with the real path of the target directory as opened (after every
+   * symlink on the way was resolved, and too late for anyone to swap it): a
+   * reason to refuse it, or undefined. What is then restored goes into that
+   * open directory.
+   */
+  refuseTarget?: (realTarget: string) => string | undefined;
 }
 
 export interface RestoreResult {
@@ -46,7 +53,7 @@ export interface RestoreResult {
 }
 
 /** Files restored at once, and blobs fetched at once per file. */
-const FILES_IN_FLIGHT = 8;
+const FILES_IN_FLIGHT = 32;
 const BLOBS_PER_FILE = 4;
 
 function unsafe(path: string, why: string): RestoreProblem {
@@ -75,7 +82,7 @@ function zeroBlock(piece: Buffer): boolean {
  * unwritten: a sparse file comes back sparse (the file is truncated to its size
  * afterwards, so trailing holes exist too). Runs of non-zero blocks go out as one write.
  */
-async function writeSparse(handle: FileHandle, data: Buffer, position: number): Promise<void> {
+async function writeSparse(handle: FileHandle, data: Buffer, position: number): Promise<number> {
   let runStart = -1;
   // Blocks are aligned to the file, not to the chunk, so holes fall on block boundaries.
   let at = 0;
@@ -92,7 +99,20 @@ async function writeSparse(handle: FileHandle, data: Buffer, position: number): 
     }
     at = edge;
   }
-  if (runStart >= 0) await handle.write(data, runStart, data.length - runStart, position + runStart);
+  if (runStart >= 0) {
+    await handle.write(data, runStart, data.length - runStart, position + runStart);
+    return position + data.length;
+  }
+  return position + lastWritten(data);
+}
+
+/** How far into `data` its last non-zero block reaches (0 when all zero): what a write of it extends the file to. */
+function lastWritten(data: Buffer): number {
+  for (let end = data.length; end > 0; end -= BLOCK) {
+    const start = Math.max(0, end - BLOCK);
+    if (!zeroBlock(data.subarray(start, end))) return end;
+  }
+  return 0;
 }
 
 /** Deeper trees are refused: no real file system nests this far, and a crafted one must not exhaust the stack. */
@@ -170,6 +190,8 @@ export class Restorer {
     // The target itself may be reached through a link the user chose; everything below it goes through open descriptors.
     const root = await DirHandle.open(await realpath(this.options.target), '/');
     try {
+      const refusal = this.options.refuseTarget?.(await realpath(root.at('.')));
+      if (refusal !== undefined) throw new BulwarkError('BAD_REQUEST', `the restore target ${this.options.target} is refused: ${refusal}`);
       await this.#count(treeId, [], 0);
       await this.#dir(treeId, root, [], this.#include.length === 0 ? 'all' : 'on-the-way', 0);
     } finally {
@@ -345,15 +367,19 @@ export class Restorer {
         return loc;
       });
       const h = handle;
+      let reached = 0;
       await mapLimit(ids, BLOBS_PER_FILE, async (id, i) => {
         const loc = locations[i] as NonNullable<(typeof locations)[number]>;
         const sealed = await this.repo.backend.read('data', loc.pack, { offset: loc.offset, length: loc.length });
         const plain = await openBlob(BLOB_DATA, id, sealed, loc.rawLength);
-        await writeSparse(h, plain, offsets[i] as number);
+        const end = await writeSparse(h, plain, offsets[i] as number);
+        // Only the offset reached by the file's last written byte counts (trailing zeros stay a hole).
+        if (end > (offsets[i] as number)) reached = Math.max(reached, end);
         this.#progress.bytesDone += plain.length;
       });
-      await handle.truncate(size);
-      await this.#meta(node, handle, display);
+      // A file ending in zeros (a sparse tail, or an empty file) gets its length here; others have it already.
+      if (reached < size) await handle.truncate(size);
+      await this.#meta(node, handle, display, true);
       // Only a hard-linked file needs its inode (to check later links point at it); restic does not fsync restored files either.
       const ino = node.links !== undefined && node.links > 1 ? (await handle.stat()).ino : 0;
       await handle.close();
@@ -378,10 +404,13 @@ export class Restorer {
    * Owner, mode and times, set on the open file or directory (a directory's after
    * its children). Set-id bits only go back when the owner did.
    */
-  async #meta(node: TreeNode, handle: FileHandle, display: string): Promise<void> {
+  async #meta(node: TreeNode, handle: FileHandle, display: string, created = false): Promise<void> {
     try {
       let owned = false;
-      if (this.#owners) owned = await handle.chown(node.uid, node.gid).then(() => true, () => false);
+      if (this.#owners) {
+        // Created by this process, the file already has its owner when that is us (a root restore of root's files).
+        owned = (created && node.uid === process.geteuid?.() && node.gid === process.getegid?.()) || (await handle.chown(node.uid, node.gid).then(() => true, () => false));
+      }
       await handle.chmod(owned ? node.mode : node.mode & ~SETID_BITS);
       const time = nsToSeconds(node.mtimeNs);
       await handle.utimes(time, time);

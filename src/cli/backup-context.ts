@@ -14,6 +14,9 @@ export interface RepoFlags {
   s3Endpoint?: string;
 }
 
+/** Exit status of a command that finished but left some files out (unreadable on backup, damaged on restore). */
+export const PARTIAL_EXIT = 12;
+
 export function addRepoFlags(cmd: Command): Command {
   return cmd
     .option('-r, --repo <location>', 'repository: a directory or s3://bucket/prefix (default: $BULWARK_BACKUP_REPO)')

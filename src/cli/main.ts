@@ -19,6 +19,7 @@ import { registerAudit, registerPolicy, registerVulndb } from './commands/audit.
 import { registerSecret } from './commands/secret.js';
 import { registerKeys } from './commands/keys.js';
 import { registerBackup } from './commands/backup.js';
+import { registerBackupFleet } from './commands/backup-fleet.js';
 
 /** Exit codes scripts can rely on: 0 ok, 1 unexpected, 2 usage, others per error code (docs/errors.md). */
 const USAGE_EXIT = 2;
@@ -61,6 +62,7 @@ Examples:
   registerSecret(program);
   registerKeys(program);
   registerBackup(program);
+  registerBackupFleet(program);
   for (const cmd of program.commands) {
     cmd.exitOverride();
     for (const sub of cmd.commands) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BackupPoliciesSchema, BackupRestoreResultSchema, BackupRestoreSchema, BackupRunSchema, BackupTriggerSchema, DrillRequestSchema, DrillResultSchema } from './backup.js';
 import { AuditRequestSchema, AuditResultSchema } from './checks.js';
 import { NodeFactsSchema } from './facts.js';
 import { SecretFetchSchema, SecretStatusSchema, SecretValueSchema, SecretsManifestSchema } from './secret-delivery.js';
@@ -87,7 +88,7 @@ export const ExecExitSchema = z.object({
   truncated: z.boolean(),
 });
 
-export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema, AuditResultSchema, SecretFetchSchema, SecretStatusSchema]);
+export const AgentMessageSchema = z.discriminatedUnion('type', [HelloSchema, HeartbeatSchema, FactsMessageSchema, RenewRequestSchema, ExecOutputSchema, ExecExitSchema, AuditResultSchema, SecretFetchSchema, SecretStatusSchema, BackupRunSchema, BackupRestoreResultSchema, DrillResultSchema]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 
 // Server → agent
@@ -134,7 +135,7 @@ export type ExecRequest = z.infer<typeof ExecRequestSchema>;
 export type ExecOutput = z.infer<typeof ExecOutputSchema>;
 export type ExecExit = z.infer<typeof ExecExitSchema>;
 
-export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema, AuditRequestSchema, SecretsManifestSchema, SecretValueSchema]);
+export const ServerMessageSchema = z.discriminatedUnion('type', [WelcomeSchema, HeartbeatAckSchema, RenewedSchema, ServerErrorSchema, ExecRequestSchema, AuditRequestSchema, SecretsManifestSchema, SecretValueSchema, BackupPoliciesSchema, BackupTriggerSchema, BackupRestoreSchema, DrillRequestSchema]);
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 
 /** WebSocket close codes the server uses; 4000–4999 are free for applications. */

@@ -145,13 +145,18 @@ export function assertAdmin(caller: Principal, what: string): void {
   if (!caller.roles.includes('admin')) throw new BulwarkError('FORBIDDEN', `only an admin may ${what}`);
 }
 
-const ADMINISTRATION = new Set(['users', 'roles', 'api-tokens', 'keyring', 'secrets', '*']);
-const READ_ONLY = new Set(['list', 'read', 'verify', 'export']);
+const ADMINISTRATION = new Set(['users', 'roles', 'api-tokens', 'keyring', 'secrets', 'backups', '*']);
+/**
+ * Verbs that grant no administration: reading, and starting a backup run or a
+ * drill (which restores a sample into the agent's own scratch directory and removes it).
+ */
+const NOT_ADMINISTRATIVE = new Set(['list', 'read', 'verify', 'export', 'run', 'drill']);
 
 /**
- * A role that may change users, roles, API tokens, the keyring or secrets (a delivery writes files as root on
- * the nodes) is as strong as admin, so it needs MFA as admin does.
+ * A role that may change users, roles, API tokens, the keyring, secrets (a delivery writes files as root on
+ * the nodes) or backups (a policy carries a repository credential to its nodes; a restore writes files as root)
+ * is as strong as admin, so it needs MFA as admin does.
  */
 function grantsAdministration(role: Role): boolean {
-  return role.allow.some((rule) => rule.resources.some((r) => ADMINISTRATION.has(r)) && rule.verbs.some((v) => !READ_ONLY.has(v)));
+  return role.allow.some((rule) => rule.resources.some((r) => ADMINISTRATION.has(r)) && rule.verbs.some((v) => !NOT_ADMINISTRATIVE.has(v)));
 }

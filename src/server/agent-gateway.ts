@@ -11,7 +11,7 @@ import { AGENT_CONNECT_PATH, CLOSE_CODES, JOIN_ALPN, JOIN_PATH, JoinRequestSchem
 import { parseNodeSpiffeId } from '../pki/identity.js';
 import { getNode } from '../store/nodes.js';
 import { revokeNodeCertificatesExcept } from '../store/certificates.js';
-import { AgentSession, CERT_EXPIRED_MESSAGE, type SessionDeps, type SessionSecrets } from './agent-session.js';
+import { AgentSession, CERT_EXPIRED_MESSAGE, type SessionBackups, type SessionDeps, type SessionSecrets } from './agent-session.js';
 import type { Enrollment } from './enrollment.js';
 import type { ListenerCertificate } from './pki-service.js';
 import { NODE_REMOVED_CHANNEL } from './node-service.js';
@@ -229,6 +229,11 @@ export class AgentGateway {
     this.deps.secrets = secrets;
   }
 
+  /** Fleet backups are built after the gateway too: sessions see them from now on. */
+  attachBackups(backups: SessionBackups): void {
+    this.deps.backups = backups;
+  }
+
   isConnected(nodeId: string): boolean {
     return this.#sessions.has(nodeId);
   }
@@ -346,6 +351,7 @@ export class AgentGateway {
           this.deps.membership.disconnected(closed.nodeId);
           this.deps.onAgentDisconnected?.(closed.nodeId);
           this.deps.secrets?.forget(closed.nodeId);
+          this.deps.backups?.forget(closed.nodeId);
         }
       });
       this.#sessions.set(node.id, session);

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { AgentMessageSchema, CLOSE_CODES, negotiateProtocol, type AgentMessage, type ExecExit, type ExecOutput, type ExecRequest, type ServerMessage } from '../protocol/agent.js';
 import { factsHash, type NodeFacts } from '../protocol/facts.js';
 import type { NodeState } from '../protocol/api.js';
+import type { BackupPolicies, BackupRestoreRequest, BackupRestoreResult, BackupRunMessage, BackupTrigger, DrillRequest, DrillResultMessage } from '../protocol/backup.js';
 import type { AuditRequest, AuditResultMessage } from '../protocol/checks.js';
 import type { SecretFetch, SecretValue, SecretsManifest, StatusItem } from '../protocol/secret-delivery.js';
 import type { Store } from '../store/open.js';
@@ -29,7 +30,25 @@ export interface SessionDeps {
   onAuditResult?: (nodeId: string, result: AuditResultMessage) => Promise<void>;
   /** Secret delivery (attached once the service exists); absent: no manifests, fetches refused. */
   secrets?: SessionSecrets;
+  /** Fleet backups (attached once the service exists); absent: no policies, reports dropped. */
+  backups?: SessionBackups;
 }
+
+/** What a session asks of fleet backups (the backup service). */
+export interface SessionBackups {
+  /** The policies the node should run now and a hash of them, from the replica's caches; undefined when the node is gone. */
+  manifest(nodeId: string): Promise<{ hash: string; message: BackupPolicies } | undefined>;
+  /** The policies were sent to the node (audited: they carry repository credentials). */
+  delivered(nodeId: string, message: BackupPolicies): Promise<void>;
+  onRun(nodeId: string, run: BackupRunMessage): Promise<void>;
+  onDrill(nodeId: string, drill: DrillResultMessage): Promise<void>;
+  /** The node's channel to this replica closed. */
+  forget(nodeId: string): void;
+}
+
+/** What a backup request in flight on a session hears: its answer (already recorded), or the channel closing under it. */
+export type BackupAnswer = BackupRunMessage | BackupRestoreResult | DrillResultMessage | { type: 'closed' };
+export type BackupListener = (answer: BackupAnswer) => void;
 
 /** What a session asks of secret delivery (the secret delivery service). */
 export interface SessionSecrets {
@@ -60,6 +79,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Secret fetches queued on one channel; a node needs at most one per delivery it holds. */
 const MAX_QUEUED_FETCHES = 1000;
 const MAX_QUEUED_STATUSES = 16;
+/** Backup run and drill reports queued on one channel; an agent sends one per run, so more is a flood. */
+const MAX_QUEUED_BACKUP_REPORTS = 64;
 export const CERT_EXPIRED_MESSAGE = 'certificate expired; reconnect with a renewed one';
 
 /** One agent's WebSocket: hello, heartbeats, facts and certificate renewal. */
@@ -91,6 +112,14 @@ export class AgentSession {
   /** Status reports are written one at a time too; a node sends one per manifest, so a long queue is a flood. */
   #statuses: Promise<void> = Promise.resolve();
   #queuedStatuses = 0;
+  /** Hash of the last backup policies sent on this channel. */
+  #backupsHash: string | undefined;
+  #backupSync: Promise<void> | undefined;
+  /** Restores, drills and on-demand runs in flight on this channel, by request id. */
+  readonly #backupRequests = new Map<string, BackupListener>();
+  #backupCloseHooked = false;
+  #backupReports: Promise<void> = Promise.resolve();
+  #queuedBackupReports = 0;
 
   constructor(
     readonly ws: WebSocket,
@@ -171,6 +200,34 @@ export class AgentSession {
     this.send(request);
   }
 
+  /**
+   * Sends a restore, drill or on-demand backup and routes its answer to
+   * `listener` (a run or drill is recorded first), which also hears `closed`
+   * if the channel goes first. The node's policies are brought up to date
+   * before, so a policy created a moment ago is known to the agent. Returns a
+   * function that stops listening (the work itself goes on).
+   */
+  async startBackupRequest(request: BackupTrigger | BackupRestoreRequest | DrillRequest, listener: BackupListener): Promise<() => void> {
+    await this.#syncBackups(true);
+    if (this.#closed || this.ws.readyState !== this.ws.OPEN) {
+      listener({ type: 'closed' });
+      return () => undefined;
+    }
+    if (!this.#backupCloseHooked) {
+      this.#backupCloseHooked = true;
+      this.ws.once('close', () => {
+        const listeners = [...this.#backupRequests.values()];
+        this.#backupRequests.clear();
+        for (const l of listeners) l({ type: 'closed' });
+      });
+    }
+    this.#backupRequests.set(request.requestId, listener);
+    this.send(request);
+    return () => {
+      if (this.#backupRequests.get(request.requestId) === listener) this.#backupRequests.delete(request.requestId);
+    };
+  }
+
   send(message: ServerMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(message));
   }
@@ -217,7 +274,17 @@ export class AgentSession {
         this.send({ type: 'heartbeat_ack', seq: msg.seq, serverTime: this.deps.clock.now() });
         await this.deps.membership.heartbeat(this.nodeId);
         // A changed manifest reaches the node within one heartbeat; an unchanged one costs a cache lookup.
-        return this.#syncSecrets();
+        await this.#syncSecrets();
+        return this.#syncBackups(false);
+      case 'backup_run':
+      case 'drill_result':
+        return this.#backupReport(msg);
+      case 'backup_restore_result': {
+        const listener = this.#backupRequests.get(msg.requestId);
+        this.#backupRequests.delete(msg.requestId);
+        listener?.(msg);
+        return;
+      }
       case 'secret_fetch':
         return this.#secretFetch(msg);
       case 'secret_status':
@@ -280,6 +347,64 @@ export class AgentSession {
     } finally {
       this.#syncingSecrets = false;
     }
+  }
+
+  /**
+   * Sends the node its backup policies if they differ from the last ones sent
+   * on this channel. `force` waits for a sync in flight and syncs again (a
+   * request is about to name a policy); a heartbeat just skips.
+   */
+  async #syncBackups(force: boolean): Promise<void> {
+    const backups = this.deps.backups;
+    if (!backups || this.#closed) return;
+    if (this.#backupSync) {
+      if (!force) return;
+      await this.#backupSync;
+    }
+    const sync = (async () => {
+      try {
+        const manifest = await backups.manifest(this.nodeId);
+        if (manifest && manifest.hash !== this.#backupsHash && !this.#closed) {
+          // On record before it leaves (it carries credentials): a log that cannot take it stops the delivery.
+          await backups.delivered(this.nodeId, manifest.message);
+          this.#backupsHash = manifest.hash;
+          this.send(manifest.message);
+        }
+      } catch (err) {
+        this.deps.log.error({ err, nodeId: this.nodeId }, 'computing the backup policies of a node failed; retried at the next heartbeat');
+      }
+    })();
+    this.#backupSync = sync;
+    try {
+      await sync;
+    } finally {
+      if (this.#backupSync === sync) this.#backupSync = undefined;
+    }
+  }
+
+  /** Records a run or drill report (one at a time per channel), then tells whoever asked for it. */
+  #backupReport(msg: BackupRunMessage | DrillResultMessage): void {
+    const backups = this.deps.backups;
+    if (!backups) return;
+    if (this.#queuedBackupReports >= MAX_QUEUED_BACKUP_REPORTS) {
+      this.deps.log.warn({ nodeId: this.nodeId }, 'backup report dropped: too many queued on this connection');
+      return;
+    }
+    this.#queuedBackupReports += 1;
+    this.#backupReports = this.#backupReports.then(async () => {
+      try {
+        if (msg.type === 'backup_run') await backups.onRun(this.nodeId, msg);
+        else await backups.onDrill(this.nodeId, msg);
+      } catch (err) {
+        this.deps.log.error({ err, nodeId: this.nodeId }, 'recording a backup report failed');
+      } finally {
+        this.#queuedBackupReports -= 1;
+      }
+      if (msg.requestId === undefined) return;
+      const listener = this.#backupRequests.get(msg.requestId);
+      this.#backupRequests.delete(msg.requestId);
+      listener?.(msg);
+    });
   }
 
   #secretFetch(msg: SecretFetch): void {
@@ -404,6 +529,7 @@ export class AgentSession {
       serverTime: this.deps.clock.now(),
     });
     await this.#syncSecrets();
+    await this.#syncBackups(false);
   }
 
   #fail(err: unknown): void {

@@ -43,6 +43,8 @@ export interface ServerOptions {
   sessionTtlMs?: number;
   /** How often the audit sweep fires due schedules and fails overdue results. Default 5 s. */
   auditTickMs?: number;
+  /** How often the leader looks for nodes without a good backup within their policy's max-age. Default 60 s. */
+  backupSweepMs?: number;
   /** How a new cluster's master key is protected (default: a key file). Ignored, or refused if different, for an existing cluster. */
   seal?: SealChoice;
   /** Unseal at start: the passphrase, or enough shares (otherwise a passphrase or shares cluster starts sealed). */

@@ -39,6 +39,7 @@ import { ExecService } from './exec-service.js';
 import { AuditService } from './audit-service.js';
 import { SecretService } from './secret-service.js';
 import { SecretDeliveryService } from './secret-delivery-service.js';
+import { BackupService } from './backup-service.js';
 import {
   DEFAULT_AGENT_PORT,
   DEFAULT_API_PORT,
@@ -91,6 +92,7 @@ export interface ServerParts {
   audit: AuditLogService;
   audits: AuditService;
   secretDeliveries: SecretDeliveryService;
+  backups: BackupService;
   keys: KeyService;
   clusterName: string;
   caPin: string;
@@ -160,6 +162,7 @@ export class Server implements KeyringControl {
   get access(): AccessService { return this.#parts.access; }
   get audit(): AuditLogService { return this.#parts.audit; }
   get audits(): AuditService { return this.#parts.audits; }
+  get backups(): BackupService { return this.#parts.backups; }
   get keys(): KeyService { return this.#parts.keys; }
   get clusterName(): string { return this.#parts.clusterName; }
   get caPin(): string { return this.#parts.caPin; }
@@ -274,6 +277,7 @@ export class Server implements KeyringControl {
     }
     core.membership.start();
     core.audits.start();
+    core.backups.start();
     this.#scheduleListenerRenewal(core.listenerCert);
     for (const waiter of this.#unsealedWaiters.splice(0)) waiter();
     this.#log.info({ api: this.apiUrl, agent: core.agentUrl, cluster: core.clusterName }, 'server started');
@@ -289,6 +293,7 @@ export class Server implements KeyringControl {
     await core.membership.stop();
     core.audits.stop();
     core.secretDeliveries.close();
+    core.backups.close();
     await core.keys.close();
     core.events.close();
     core.access.close();
@@ -489,6 +494,8 @@ export class Server implements KeyringControl {
     const secrets = new SecretService({ store, cipher: keys, clock, log });
     const secretDeliveries = new SecretDeliveryService({ store, clock, log, events, access, audit, secrets });
     gateway.attachSecrets(secretDeliveries);
+    const backups = new BackupService({ store, clock, log, events, access, nodes, audit, cipher: keys, session: (id) => gateway.session(id), ...(input.backupSweepMs ? { sweepMs: input.backupSweepMs } : {}) });
+    gateway.attachBackups(backups);
     const agentPort = await gateway.listen(options.agent.host, options.agent.port);
     const agentUrl = `https://${urlHost(options.agent.host)}:${agentPort}`;
     const advertised = options.advertisedAgentAddresses ?? [agentUrl];
@@ -506,6 +513,7 @@ export class Server implements KeyringControl {
         audits,
         secrets,
         secretDeliveries,
+        backups,
         keyring: control,
         store,
         clock,
@@ -536,6 +544,7 @@ export class Server implements KeyringControl {
       audit,
       audits,
       secretDeliveries,
+      backups,
       keys,
       clusterName: cluster.clusterName,
       caPin: cluster.caPin,

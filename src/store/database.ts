@@ -266,6 +266,10 @@ export interface Database {
   advisory_packages: AdvisoryPackagesTable;
   secret_deliveries: SecretDeliveriesTable;
   secret_delivery_status: SecretDeliveryStatusTable;
+  backup_policies: BackupPoliciesTable;
+  backup_runs: BackupRunsTable;
+  backup_status: BackupStatusTable;
+  backup_drills: BackupDrillsTable;
 }
 
 /** One versioned secret: its newest version and how many versions it keeps. */
@@ -318,4 +322,99 @@ export interface SecretDeliveryStatusTable {
   state: string;
   error: string | null;
   updated_at: number;
+}
+
+/** A backup policy; `credential` is keyring ciphertext bound to (backup_policies, id, credential_version). */
+export interface BackupPoliciesTable {
+  id: string;
+  name: string;
+  selector: string;
+  /** JSON string arrays. */
+  paths: string;
+  excludes: string;
+  tags: string;
+  schedule: string;
+  repo: string;
+  s3_endpoint: string | null;
+  /** JSON retention policy, or null: no forget. */
+  retention: string | null;
+  prune: number;
+  drill_schedule: string | null;
+  drill_sample: number;
+  max_age_ms: number;
+  max_age_default: number;
+  credential: string;
+  credential_kind: string;
+  credential_version: number;
+  s3_keys: number;
+  version: number;
+  created_by: string;
+  created_at: number;
+  updated_by: string;
+  updated_at: number;
+}
+
+export interface BackupRunsTable {
+  id: string;
+  node_id: string;
+  policy_id: string;
+  policy_name: string;
+  /** The agent's id of the run (unique per node): a report sent twice is stored once. */
+  run_id: string;
+  trigger: string;
+  state: string;
+  snapshot_id: string | null;
+  started_at: number;
+  finished_at: number;
+  /** JSON RunStats. */
+  stats: string | null;
+  forgotten: number | null;
+  pruned: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  /** JSON string array. */
+  notes: string;
+  received_at: number;
+}
+
+/** Per node and policy: the last good backup and the last run, and whether `backup.missed` was raised since. */
+export interface BackupStatusTable {
+  node_id: string;
+  policy_id: string;
+  last_good_at: number | null;
+  last_good_snapshot: string | null;
+  last_run_at: number | null;
+  last_run_state: string | null;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  missed_at: number | null;
+}
+
+export interface BackupDrillsTable {
+  id: string;
+  node_id: string;
+  policy_id: string;
+  policy_name: string;
+  drill_id: string;
+  trigger: string;
+  state: string;
+  requested_by: string | null;
+  started_at: number;
+  finished_at: number;
+  snapshot_id: string | null;
+  snapshot_time: number | null;
+  files_in_snapshot: number;
+  files_sampled: number;
+  files_verified: number;
+  files_failed: number;
+  /** JSON [{path, reason}]. */
+  failures: string;
+  sample_bytes: number;
+  total_bytes: number;
+  restore_ms: number;
+  estimated_rto_ms: number | null;
+  rpo_ms: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  received_at: number;
 }

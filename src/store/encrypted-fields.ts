@@ -140,6 +140,40 @@ function secretVersionValues(): EncryptedField {
   };
 }
 
+/**
+ * The repository credential of each backup policy (password or key file, and
+ * S3 keys), bound to the policy's id and its credential version, which moves
+ * each time a new credential is stored.
+ */
+function backupPolicyCredentials(): EncryptedField {
+  return {
+    name: 'backup_policies.credential',
+    async scan(db, after, limit) {
+      let query = db.selectFrom('backup_policies').select(['id', 'credential', 'credential_version']).orderBy('id').limit(limit);
+      if (after !== undefined) query = query.where('id', '>', after);
+      const rows = await query.execute();
+      return rows.map((r) => ({
+        key: r.id,
+        sealed: r.credential,
+        binding: { table: 'backup_policies', id: r.id, version: r.credential_version },
+        legacyContext: '',
+      }));
+    },
+    async countNotUnder(db, version) {
+      const row = await db
+        .selectFrom('backup_policies')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('credential', 'not like', notUnder(version))
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+    async replace(db, key, expected, next) {
+      const result = await db.updateTable('backup_policies').set({ credential: next }).where('id', '=', key).where('credential', '=', expected).executeTakeFirst();
+      return Number(result.numUpdatedRows) === 1;
+    },
+  };
+}
+
 /** Every place keyring ciphertext is stored. */
 export const ENCRYPTED_FIELDS: readonly EncryptedField[] = [
   clusterStateKey('pki.ca', async (db) => {
@@ -151,4 +185,5 @@ export const ENCRYPTED_FIELDS: readonly EncryptedField[] = [
   userColumn('totp_secret', 'users.totp_secret:'),
   userColumn('totp_pending', 'users.totp_pending:'),
   secretVersionValues(),
+  backupPolicyCredentials(),
 ];

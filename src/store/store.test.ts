@@ -260,8 +260,8 @@ describe('openStore (postgres)', { skip: pgUrl ? false : 'BULWARK_TEST_POSTGRES_
       const applied = await sql<{ name: string }>`select name from kysely_migration`.execute(stores[0]!.db);
       assert.deepEqual(applied.rows.map((r) => r.name), Object.keys(MIGRATIONS));
       const tables = await sql<{ n: number }>`select count(*) as n from information_schema.tables where table_schema = ${schema}`.execute(stores[0]!.db);
-      // The 24 tables of database.ts and Kysely's two bookkeeping tables.
-      assert.equal(tables.rows[0]?.n, 26);
+      // The 28 tables of database.ts and Kysely's two bookkeeping tables.
+      assert.equal(tables.rows[0]?.n, 30);
       await Promise.all(stores.map((s) => s.close()));
     } finally {
       await dropSchema(schema);

@@ -1,5 +1,6 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,6 +123,30 @@ describe('local backend on disk', () => {
     await rejectsWith(backend.write('keys', 'k', Buffer.from('k')), 'REPOSITORY_NOT_FOUND');
     await assert.rejects(stat(root), { code: 'ENOENT' });
     assert.equal(await backend.stat('keys', 'k'), undefined);
+  });
+
+  test('many ranged reads at once over more packs than are kept open all return their bytes', async () => {
+    const root = freshRoot();
+    const backend = new LocalBackend(root);
+    await backend.create();
+    const packs = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const name = hexId();
+        const content = randomBytes(64 * 1024);
+        await backend.write('data', name, content);
+        return { name, content };
+      }),
+    );
+    // Interleaved reads of every pack, many in flight: packs are opened, reused and evicted meanwhile.
+    const reads = [];
+    for (let round = 0; round < 5; round++) {
+      for (const { name, content } of packs) {
+        const offset = (round * 997) % 60_000;
+        reads.push(backend.read('data', name, { offset, length: 1000 }).then((got) => assert.deepEqual(got, content.subarray(offset, offset + 1000))));
+      }
+    }
+    await Promise.all(reads);
+    await backend.close();
   });
 
   test('a root without the repository folders is REPOSITORY_NOT_FOUND for list; a write makes its folder', async () => {

@@ -23,6 +23,18 @@ const STAT_BATCH = 32;
 /** Packs kept open for ranged reads. */
 const OPEN_PACKS = 16;
 
+/** Exactly `range.length` bytes from `range.offset`; REPOSITORY_DAMAGED when the file ends first. */
+async function readRange(handle: FileHandle, range: ByteRange, kind: FileKind, name: string): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(range.length);
+  let filled = 0;
+  while (filled < range.length) {
+    const { bytesRead } = await handle.read(buffer, filled, range.length - filled, range.offset + filled);
+    if (bytesRead === 0) throw shortFileError(kind, name, range, filled);
+    filled += bytesRead;
+  }
+  return buffer;
+}
+
 export class LocalBackend implements Backend {
   readonly location: string;
   readonly #root: string;
@@ -104,14 +116,7 @@ export class LocalBackend implements Backend {
         if (size < range.offset) throw shortFileError(kind, name, range, 0);
         return Buffer.alloc(0);
       }
-      const buffer = Buffer.allocUnsafe(range.length);
-      let filled = 0;
-      while (filled < range.length) {
-        const { bytesRead } = await handle.read(buffer, filled, range.length - filled, range.offset + filled);
-        if (bytesRead === 0) throw shortFileError(kind, name, range, filled);
-        filled += bytesRead;
-      }
-      return buffer;
+      return await readRange(handle, range, kind, name);
     } catch (err) {
       throw storageError(err, 'read', path);
     } finally {
@@ -175,34 +180,26 @@ export class LocalBackend implements Backend {
   async #readPackRange(path: string, kind: FileKind, name: string, range: ByteRange): Promise<Buffer> {
     let entry = this.#packs.get(name);
     if (entry === undefined) {
-      const opening = open(path, 'r');
-      entry = { handle: opening, users: 0 };
+      entry = { handle: open(path, 'r'), users: 0 };
       this.#packs.set(name, entry);
-      try {
-        await opening;
-      } catch (err) {
-        this.#packs.delete(name);
-        throw await this.#missingOr(err, kind, name, 'read', path);
-      }
-      this.#evictPacks();
     } else {
       // Most recently used last.
       this.#packs.delete(name);
       this.#packs.set(name, entry);
     }
+    // Counted before any await: an entry in use (or still opening) is never evicted and closed under its reader.
     entry.users++;
     try {
-      const handle = await entry.handle;
-      const buffer = Buffer.allocUnsafe(range.length);
-      let filled = 0;
-      while (filled < range.length) {
-        const { bytesRead } = await handle.read(buffer, filled, range.length - filled, range.offset + filled);
-        if (bytesRead === 0) throw shortFileError(kind, name, range, filled);
-        filled += bytesRead;
+      let handle: FileHandle;
+      try {
+        handle = await entry.handle;
+      } catch (err) {
+        if (this.#packs.get(name) === entry) this.#packs.delete(name);
+        throw await this.#missingOr(err, kind, name, 'read', path);
       }
-      return buffer;
-    } catch (err) {
-      throw storageError(err, 'read', path);
+      return await readRange(handle, range, kind, name).catch((err: unknown) => {
+        throw storageError(err, 'read', path);
+      });
     } finally {
       entry.users--;
       this.#evictPacks();

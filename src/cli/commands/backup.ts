@@ -9,14 +9,15 @@ import { diffTrees, walkTree } from '../../backup/listing.js';
 import { removeLocks } from '../../backup/lock.js';
 import { prune, type PruneReport } from '../../backup/prune.js';
 import { Repository } from '../../backup/repository.js';
-import { restore } from '../../backup/restorer.js';
+import { restore, type RestoreProgress } from '../../backup/restorer.js';
 import { parseRetentionFlags, type RetentionFlags } from '../../backup/retention.js';
 import { findSnapshot, type SnapshotRef } from '../../backup/snapshot.js';
-import { addRepoFlags, credentialFrom, formatBytes, newCredentialFrom, formatSeconds, repoLocation, TransferProgress, withRepository, type RepoFlags } from '../backup-context.js';
+import { addRepoFlags, credentialFrom, formatBytes, newCredentialFrom, PARTIAL_EXIT, formatSeconds, repoLocation, TransferProgress, withRepository, type RepoFlags } from '../backup-context.js';
+import type { ClientFlags } from '../context.js';
 import { clean, printJson, printTable } from '../output.js';
+import { restoreOnNode } from './backup-fleet.js';
+import { addClientFlags } from './token.js';
 
-/** Exit status of a command that finished but left some files out (unreadable on backup, damaged on restore). */
-export const PARTIAL_EXIT = 12;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -190,7 +191,11 @@ Exit status 12 means the snapshot was written but some files could not be read (
     .requiredOption('--target <dir>', 'directory to restore into (made if missing)')
     .option('-i, --include <path>', 'restore only this path of the snapshot (repeatable)', collect, [])
     .option('--host <name>', 'with "latest": the latest snapshot of this host')
+    .option('--node <node>', 'restore on this node, through its agent and the repository of its backup policy')
+    .option('--from-node <node>', "with --node: restore another node's snapshot (e.g. onto a replacement machine)")
+    .option('--policy <name>', 'with --node: the backup policy whose repository to use (when the node has several)')
     .option('--json', 'print JSON');
+  addClientFlags(restoreCmd);
   restoreCmd.addHelpText('after', `
 Nothing is written outside the target: names with "..", absolute names and
 symbolic links on the way are refused (and reported), the rest is restored.
@@ -198,8 +203,12 @@ Exit status 12 means some files could not be restored (they are listed).
 
 Examples:
   $ bulwark backup restore latest --target /restore
-  $ bulwark backup restore 3f2a9c1e --target /tmp/r --include /etc/nginx`);
-  restoreCmd.action(async (ref: string, flags: RepoFlags & { target: string; include: string[]; host?: string; json?: boolean }) => {
+  $ bulwark backup restore 3f2a9c1e --target /tmp/r --include /etc/nginx
+  $ bulwark backup restore latest --node db-1 --target /restore               # on the node, by its agent
+  $ bulwark backup restore latest --node db-2 --from-node db-1 --target /srv  # onto a replacement`);
+  restoreCmd.action(async (ref: string, flags: RepoFlags & ClientFlags & { target: string; include: string[]; host?: string; node?: string; fromNode?: string; policy?: string; json?: boolean }) => {
+    if (flags.node !== undefined) return restoreOnNode(ref, { ...flags, node: flags.node });
+    if (flags.fromNode !== undefined || flags.policy !== undefined) throw new BulwarkError('BAD_REQUEST', "--from-node and --policy go with --node (a restore through a node's agent)");
     await withRepository(flags, async (repo) => {
       await repo.loadIndex();
       const snap = findSnapshot(await repo.listSnapshots(), ref, flags.host === undefined ? {} : { host: flags.host });
@@ -207,7 +216,7 @@ Examples:
       const started = Date.now();
       // Blobs are opened on this thread (zstd runs on libuv's threads anyway): handing each blob
       // to a worker and back cost more than it saved on two cores (bench/RESULTS.md).
-      const result = await restore(repo, snap.tree, { target: flags.target, include: flags.include, onProgress: (p) => progress.update(p) });
+      const result = await restore(repo, snap.tree, { target: flags.target, include: flags.include, ...(progress.enabled ? { onProgress: (p: RestoreProgress) => progress.update(p) } : {}) });
       progress.done();
       if (flags.json) printJson({ snapshot: snap.id, target: flags.target, ...result, durationMs: Date.now() - started });
       else {

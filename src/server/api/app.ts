@@ -25,6 +25,7 @@ import { registerPolicyRoutes } from './routes/policies.js';
 import { registerSecretRoutes } from './routes/secrets.js';
 import { registerSecretDeliveryRoutes } from './routes/secret-deliveries.js';
 import { registerKeyringRoutes } from './routes/keyring.js';
+import { registerBackupRoutes } from './routes/backups.js';
 import type { ApiServices } from './services.js';
 
 export const BODY_LIMIT = 256 * 1024;
@@ -139,6 +140,7 @@ export async function buildApiApp(options: ApiAppOptions): Promise<ApiApp> {
   registerSecretRoutes(base, options.services);
   registerSecretDeliveryRoutes(base, options.services);
   registerKeyringRoutes(base, options.services);
+  registerBackupRoutes(base, options.services);
   app.get('/v1/openapi.json', { config: { permission: 'public' }, schema: { hide: true } }, async () => app.swagger());
 
   await app.ready();

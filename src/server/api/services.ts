@@ -10,6 +10,7 @@ import type { ExecService } from '../exec-service.js';
 import type { AuditService } from '../audit-service.js';
 import type { SecretService } from '../secret-service.js';
 import type { SecretDeliveryService } from '../secret-delivery-service.js';
+import type { BackupService } from '../backup-service.js';
 import type { Store } from '../../store/open.js';
 import type { Clock } from '../../core/clock.js';
 import type { KeyringStatus, SealStatus } from '../../protocol/keyring.js';
@@ -29,6 +30,7 @@ export interface ApiServices {
   audits: AuditService;
   secrets: SecretService;
   secretDeliveries: SecretDeliveryService;
+  backups: BackupService;
   keyring: KeyringControl;
   store: Store;
   clock: Clock;

@@ -10,6 +10,7 @@ import { audits } from './0005-audits.js';
 import { keyring } from './0006-keyring.js';
 import { secrets } from './0007-secrets.js';
 import { secretDeliveries } from './0008-secret-deliveries.js';
+import { backups } from './0009-backups.js';
 
 /** Every migration, by name; names sort in the order they run. Append, never edit. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = {
@@ -21,6 +22,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0006-keyring': keyring,
   '0007-secrets': secrets,
   '0008-secret-deliveries': secretDeliveries,
+  '0009-backups': backups,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => ({ ...MIGRATIONS }) };

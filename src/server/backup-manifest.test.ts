@@ -1,0 +1,90 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseSelector } from '../core/labels.js';
+import { BACKUP_LIMITS, BackupPoliciesSchema } from '../protocol/backup.js';
+import type { BackupPolicyRecord } from '../store/backup-policies.js';
+import { buildBackupManifest, decodePolicySecret, encodePolicySecret, policyItem, type ManifestPolicy } from './backup-manifest.js';
+
+function record(over: Partial<BackupPolicyRecord> = {}): BackupPolicyRecord {
+  return {
+    id: 'bkp_a',
+    name: 'db',
+    selector: 'role=db',
+    paths: ['/var/lib/app'],
+    excludes: ['*.tmp'],
+    tags: ['fleet'],
+    schedule: '0 * * * *',
+    repo: 's3://backups/db',
+    s3Endpoint: 'http://minio:9000',
+    retention: { daily: 7 },
+    prune: true,
+    drillSchedule: null,
+    drillSample: 100,
+    maxAgeMs: 7_200_000,
+    maxAgeDefault: true,
+    credential: 'bwe1.1.sealed',
+    credentialKind: 'password',
+    credentialVersion: 1,
+    s3Keys: true,
+    version: 3,
+    createdBy: 'admin',
+    createdAt: 1,
+    updatedBy: 'admin',
+    updatedAt: 2,
+    ...over,
+  };
+}
+
+const secret = { credential: { kind: 'password' as const, password: 'a long password' }, s3: { accessKeyId: 'AKIA', secretAccessKey: 'shh' } };
+
+test('a policy item carries what the agent needs, credential included, and nothing of the server', () => {
+  const item = policyItem(record(), secret);
+  assert.deepEqual(item, {
+    name: 'db',
+    version: 3,
+    paths: ['/var/lib/app'],
+    excludes: ['*.tmp'],
+    tags: ['fleet'],
+    schedule: '0 * * * *',
+    repo: 's3://backups/db',
+    s3Endpoint: 'http://minio:9000',
+    credential: secret.credential,
+    s3: secret.s3,
+    retention: { daily: 7 },
+    prune: true,
+    drillSample: 100,
+  });
+  const local = policyItem(record({ repo: '/mnt/db', s3Endpoint: null, retention: null, drillSchedule: '0 4 * * 0' }), { credential: secret.credential });
+  assert.equal('s3' in local || 's3Endpoint' in local || 'retention' in local, false);
+  assert.equal(local.drillSchedule, '0 4 * * 0');
+});
+
+test('a node gets the policies whose selector matches its labels, oldest first, at most the limit', () => {
+  const policies: ManifestPolicy[] = [
+    { selector: parseSelector('role=db'), item: policyItem(record({ name: 'db' }), secret) },
+    { selector: parseSelector('role in (db, web)'), item: policyItem(record({ name: 'etc' }), secret) },
+    { selector: parseSelector('role=web'), item: policyItem(record({ name: 'web' }), secret) },
+  ];
+  const { message, dropped } = buildBackupManifest('db-1', { role: 'db' }, policies);
+  assert.equal(dropped, 0);
+  assert.equal(message.host, 'db-1');
+  assert.deepEqual(
+    message.policies.map((p) => p.name),
+    ['db', 'etc'],
+  );
+  assert.equal(BackupPoliciesSchema.safeParse(message).success, true, 'what the server sends is what the agent accepts');
+  assert.deepEqual(buildBackupManifest('x', { role: 'mail' }, policies).message.policies, [], 'nothing matches: an empty list, which stops every policy on the node');
+  const many = Array.from({ length: BACKUP_LIMITS.maxPoliciesPerNode + 3 }, (_, i) => ({ selector: parseSelector('role=db'), item: policyItem(record({ name: `p${i}` }), secret) }));
+  const capped = buildBackupManifest('db-1', { role: 'db' }, many);
+  assert.equal(capped.message.policies.length, BACKUP_LIMITS.maxPoliciesPerNode);
+  assert.equal(capped.dropped, 3);
+  assert.equal(capped.message.policies[0]?.name, 'p0');
+});
+
+test('the stored secret round-trips and a malformed one is refused without quoting it', () => {
+  assert.deepEqual(decodePolicySecret(encodePolicySecret(secret)), secret);
+  const keyFile = { credential: { kind: 'key-file' as const, keyFile: Buffer.alloc(32, 7).toString('base64') } };
+  assert.deepEqual(decodePolicySecret(encodePolicySecret(keyFile)), keyFile);
+  assert.throws(() => decodePolicySecret(Buffer.from('{"credential":{"kind":"password"}}')), (err: Error) => /malformed/.test(err.message));
+  assert.throws(() => decodePolicySecret(Buffer.from('hunter2 not json')), (err: Error) => /not valid JSON/.test(err.message) && !err.message.includes('hunter2'));
+});

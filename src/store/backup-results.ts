@@ -171,10 +171,14 @@ export async function insertRun(db: Kysely<Database>, rec: BackupRunRecord): Pro
   return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
-/** Keeps the newest `keep` runs of a node and policy; returns how many went. */
-export async function trimRuns(db: Kysely<Database>, nodeId: string, policyId: string, keep: number): Promise<number> {
+/** The two history tables: they share the columns history is kept and read by. */
+type HistoryTable = 'backup_runs' | 'backup_drills';
+
+/** Keeps the newest `keep` rows of a node and policy in a history table; returns how many went. */
+async function trimHistory(db: Kysely<Database>, table: HistoryTable, nodeId: string, policyId: string, keep: number): Promise<number> {
+  // Typed as one of the two: every column used here exists in both.
   const old = await db
-    .selectFrom('backup_runs')
+    .selectFrom(table as 'backup_runs')
     .select('id')
     .where('node_id', '=', nodeId)
     .where('policy_id', '=', policyId)
@@ -185,7 +189,7 @@ export async function trimRuns(db: Kysely<Database>, nodeId: string, policyId: s
     .execute();
   if (old.length === 0) return 0;
   await db
-    .deleteFrom('backup_runs')
+    .deleteFrom(table as 'backup_runs')
     .where(
       'id',
       'in',
@@ -193,6 +197,11 @@ export async function trimRuns(db: Kysely<Database>, nodeId: string, policyId: s
     )
     .execute();
   return old.length;
+}
+
+/** Keeps the newest `keep` runs of a node and policy; returns how many went. */
+export function trimRuns(db: Kysely<Database>, nodeId: string, policyId: string, keep: number): Promise<number> {
+  return trimHistory(db, 'backup_runs', nodeId, policyId, keep);
 }
 
 export async function getRunByRunId(db: Kysely<Database>, nodeId: string, runId: string): Promise<BackupRunRecord | undefined> {
@@ -293,27 +302,8 @@ export async function insertDrill(db: Kysely<Database>, rec: BackupDrillRecord):
   return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
 }
 
-export async function trimDrills(db: Kysely<Database>, nodeId: string, policyId: string, keep: number): Promise<number> {
-  const old = await db
-    .selectFrom('backup_drills')
-    .select('id')
-    .where('node_id', '=', nodeId)
-    .where('policy_id', '=', policyId)
-    .orderBy('finished_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(10_000)
-    .offset(keep)
-    .execute();
-  if (old.length === 0) return 0;
-  await db
-    .deleteFrom('backup_drills')
-    .where(
-      'id',
-      'in',
-      old.map((r) => r.id),
-    )
-    .execute();
-  return old.length;
+export function trimDrills(db: Kysely<Database>, nodeId: string, policyId: string, keep: number): Promise<number> {
+  return trimHistory(db, 'backup_drills', nodeId, policyId, keep);
 }
 
 export async function getDrillByDrillId(db: Kysely<Database>, nodeId: string, drillId: string): Promise<BackupDrillRecord | undefined> {

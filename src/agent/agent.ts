@@ -44,6 +44,8 @@ export interface AgentOptions {
   audit?: AuditPolicy;
   /** Where delivered secrets may be written (`secrets.allow_dirs`); default: anywhere but protected system locations. */
   secrets?: SecretsPolicy;
+  /** Where restores through this agent may write (`backup.restore_dirs`); default: anywhere but protected system locations. */
+  restoreDirs?: readonly string[];
   clock?: Clock;
   logger?: Logger;
 }
@@ -95,7 +97,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.#log = options.logger ?? createLogger({ name: 'bulwark-agent' });
     this.#exec = new ExecRunner({ policy: options.exec ?? EXEC_DISABLED_POLICY, log: this.#log });
     this.#secrets = new SecretDeliveryRunner({ root: options.root ?? '/', dataDir: options.dataDir, policy: options.secrets ?? DEFAULT_SECRETS_POLICY, log: this.#log });
-    this.#backups = new BackupRunner({ dataDir: options.dataDir, clock: this.#clock, log: this.#log });
+    this.#backups = new BackupRunner({ dataDir: options.dataDir, clock: this.#clock, log: this.#log, ...(options.restoreDirs === undefined ? {} : { restoreDirs: options.restoreDirs }) });
     this.#audits = new AuditRunner({ policy: options.audit ?? DEFAULT_AUDIT_POLICY, root: options.root ?? '/', dataDir: options.dataDir, clusterCaPem: identity.caPem, clock: this.#clock, log: this.#log });
   }
 

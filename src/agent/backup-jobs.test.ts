@@ -103,6 +103,16 @@ describe('backup jobs on a local repository', () => {
     assert.equal(missing.error?.code, 'BAD_REQUEST');
   });
 
+  test('restore targets: protected system locations need backup.restore_dirs; with it, only those directories', async () => {
+    for (const target of ['/etc', '/etc/cron.d/x', '/usr/local', '/var', '/root/restore', '/home/ann/.ssh']) {
+      assert.match((await restoreTargetProblem(target, dataDir)) ?? '', /protected system location/, target);
+    }
+    assert.equal(await restoreTargetProblem(join(dir, 'restore-here'), dataDir), undefined);
+    assert.equal(await restoreTargetProblem('/etc/app', dataDir, ['/etc']), undefined, 'allowed by the agent');
+    assert.match((await restoreTargetProblem(join(dir, 'elsewhere'), dataDir, ['/srv/restore'])) ?? '', /backup\.restore_dirs: \/srv\/restore/);
+    assert.match((await restoreTargetProblem(dataDir, dataDir, ['/'])) ?? '', /inside/, 'the data directory stays refused');
+  });
+
   test('restore targets: never /, the data directory, inside or above it, even through a link', async () => {
     assert.match((await restoreTargetProblem('/', dataDir)) ?? '', /must not be \//);
     assert.match((await restoreTargetProblem(dataDir, dataDir)) ?? '', /inside/);

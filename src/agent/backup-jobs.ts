@@ -17,6 +17,7 @@ import { Repository } from '../backup/repository.js';
 import { restore, type RestoreProblem } from '../backup/restorer.js';
 import { findSnapshot } from '../backup/snapshot.js';
 import { isSafeName, type TreeNode } from '../backup/tree.js';
+import { protectedBelow, protectedLocation } from './secret-delivery.js';
 import type { Clock } from '../core/clock.js';
 import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import { BACKUP_LIMITS, type PolicyItem, type RunState, type RunStats } from '../protocol/backup.js';
@@ -215,17 +216,26 @@ export async function runBackupJob(item: PolicyItem, host: string, dataDir?: str
  * directory could reach its key). Checked on real paths, so a symbolic link
  * cannot lead there.
  */
-export async function restoreTargetProblem(target: string, dataDir: string): Promise<string | undefined> {
+export async function restoreTargetProblem(target: string, dataDir: string, restoreDirs: readonly string[] = []): Promise<string | undefined> {
   if (target === '/') return 'the target must not be / itself: restore into an empty directory and move what you need';
-  return realTargetProblem(await realExisting(target), await realpath(dataDir).catch(() => dataDir));
+  return realTargetProblem(await realExisting(target), await realpath(dataDir).catch(() => dataDir), restoreDirs);
 }
 
-/** The same rules on real paths: not /, not in or around the agent's data directory. */
-function realTargetProblem(real: string, data: string): string | undefined {
+/**
+ * The same rules on real paths: not /, not in or around the agent's data
+ * directory, and either inside the agent's `backup.restore_dirs` or, without
+ * them, neither in nor around a protected system location (what runs as root,
+ * who may log in).
+ */
+function realTargetProblem(real: string, data: string, restoreDirs: readonly string[]): string | undefined {
   if (real === '/') return 'the target resolves to / itself';
   if (isWithin(real, data)) return "the target is inside the agent's data directory";
   if (isWithin(data, real)) return "the target contains the agent's data directory";
-  return undefined;
+  if (restoreDirs.length > 0) {
+    return restoreDirs.some((dir) => isWithin(real, dir)) ? undefined : `the target is outside the directories this agent allows restores in (backup.restore_dirs: ${restoreDirs.join(', ')})`;
+  }
+  const hit = protectedLocation(real) ?? protectedBelow(real);
+  return hit === undefined ? undefined : `the target is or holds a protected system location (${hit}); allow it with backup.restore_dirs in the agent's config.yaml`;
 }
 
 /** The real path of `path`, resolving its longest existing prefix (the rest does not exist yet). */
@@ -267,8 +277,8 @@ export interface RestoreJobResult {
 }
 
 /** Restores a snapshot of `host` (latest, or by id prefix) into the target. */
-export async function restoreJob(item: PolicyItem, input: RestoreJobInput, dataDir: string): Promise<RestoreJobResult> {
-  const problem = await restoreTargetProblem(input.target, dataDir);
+export async function restoreJob(item: PolicyItem, input: RestoreJobInput, dataDir: string, restoreDirs: readonly string[] = []): Promise<RestoreJobResult> {
+  const problem = await restoreTargetProblem(input.target, dataDir, restoreDirs);
   if (problem !== undefined) throw new BulwarkError('UNSAFE_PATH', `restore target ${input.target} refused: ${problem}`);
   const { repo } = await openPolicyRepository(item, false);
   try {
@@ -277,7 +287,7 @@ export async function restoreJob(item: PolicyItem, input: RestoreJobInput, dataD
     // Blobs are opened on this thread, a blob at a time between awaits, as the stand-alone restore does (measured faster than workers).
     // Checked again on the directory as the restore opens it: the target may have been swapped for a symlink meanwhile.
     const dataReal = await realpath(dataDir).catch(() => dataDir);
-    const result = await withLockRetry(() => restore(repo, snap.tree, { target: input.target, include: input.include, refuseTarget: (real) => realTargetProblem(real, dataReal) }));
+    const result = await withLockRetry(() => restore(repo, snap.tree, { target: input.target, include: input.include, refuseTarget: (real) => realTargetProblem(real, dataReal, restoreDirs) }));
     return { snapshotId: snap.id, snapshotTime: Date.parse(snap.time), ...result };
   } finally {
     await closeRepository(repo);

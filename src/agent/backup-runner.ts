@@ -26,6 +26,8 @@ const MAX_OUTBOX = 100;
 
 export interface BackupRunnerOptions {
   dataDir: string;
+  /** `backup.restore_dirs` of the agent's configuration: where restores may write (empty: anywhere but protected locations). */
+  restoreDirs?: readonly string[];
   clock: Clock;
   log: Logger;
 }
@@ -126,7 +128,7 @@ export class BackupRunner {
     if (this.#restores >= MAX_RESTORES) return answer({ error: { code: 'CONFLICT', message: `${MAX_RESTORES} restores are running on this node already; wait for them` } });
     this.#restores += 1;
     try {
-      const result = await restoreJob(scheduled.item, { host: message.host, snapshot: message.snapshot, target: message.target, include: message.include }, this.options.dataDir);
+      const result = await restoreJob(scheduled.item, { host: message.host, snapshot: message.snapshot, target: message.target, include: message.include }, this.options.dataDir, this.options.restoreDirs ?? []);
       this.options.log.info({ policy: message.policy, snapshot: result.snapshotId.slice(0, 8), target: message.target, files: result.files, problems: result.problems.length }, 'restore finished');
       answer({
         snapshotId: result.snapshotId,

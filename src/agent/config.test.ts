@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_CONFIG_FILE, loadAgentConfig, resolveExecPolicy } from './config.js';
+import { AGENT_CONFIG_FILE, loadAgentConfig, resolveExecPolicy, resolveRestoreDirs } from './config.js';
 
 async function withConfig<T>(text: string | undefined, fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'bulwark-agent-config-'));
@@ -26,6 +26,12 @@ describe('agent config.yaml', () => {
   it('reads exec.enabled and exec.allow', async () => {
     const config = await withConfig('exec:\n  enabled: true\n  allow: ["uptime", "systemctl status *"]\n', loadAgentConfig);
     assert.deepEqual(resolveExecPolicy(config, {}), { enabled: true, allow: ['uptime', 'systemctl status *'] });
+  });
+
+  it('reads backup.restore_dirs (none by default) and refuses a relative one', async () => {
+    assert.deepEqual(resolveRestoreDirs(await withConfig(undefined, loadAgentConfig)), []);
+    assert.deepEqual(resolveRestoreDirs(await withConfig('backup:\n  restore_dirs: [/restore, /etc/app]\n', loadAgentConfig)), ['/restore', '/etc/app']);
+    await assert.rejects(withConfig('backup:\n  restore_dirs: [restore]\n', loadAgentConfig), { code: 'CONFIG_INVALID' });
   });
 
   it('flags override the file: --enable-exec turns it on, --exec-allow replaces the list', async () => {

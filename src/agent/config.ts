@@ -51,6 +51,22 @@ const AgentConfigSchema = z
       })
       .strict()
       .optional(),
+    backup: z
+      .object({
+        /** When set, the only directories a restore through this agent may write into (overriding the protected system locations). */
+        restore_dirs: z
+          .array(
+            z
+              .string()
+              .min(1)
+              .max(4096)
+              .refine((p) => p === '/' || destinationProblem(p) === undefined, 'an absolute, normalised directory is expected (no trailing "/", ".." or "//")'),
+          )
+          .max(256)
+          .default([]),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
@@ -69,6 +85,8 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema>;
  *   deny_paths: [/root/.ssh]  # never read by a policy (nor is this data directory)
  * secrets:
  *   allow_dirs: [/etc/app]    # secrets go only here (default: anywhere but protected system locations)
+ * backup:
+ *   restore_dirs: [/restore]  # restores through this agent go only here (default: anywhere but protected system locations)
  */
 export async function loadAgentConfig(dataDir: string): Promise<AgentConfig> {
   const path = join(dataDir, AGENT_CONFIG_FILE);
@@ -114,4 +132,9 @@ export function resolveAuditPolicy(config: AgentConfig, flags: { enableCommandCh
 /** Where delivered secrets may be written: the file's `secrets.allow_dirs` (empty: anywhere but protected system locations). */
 export function resolveSecretsPolicy(config: AgentConfig): SecretsPolicy {
   return { allowDirs: [...(config.secrets?.allow_dirs ?? [])] };
+}
+
+/** Where restores through this agent may write: the file's `backup.restore_dirs` (empty: anywhere but protected system locations). */
+export function resolveRestoreDirs(config: AgentConfig): string[] {
+  return [...(config.backup?.restore_dirs ?? [])];
 }

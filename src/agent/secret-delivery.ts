@@ -127,17 +127,29 @@ export function destinationRefusal(dest: string, policy: SecretsPolicy): string 
     if (policy.allowDirs.some((dir) => isUnder(dest, dir))) return undefined;
     return `${dest} is outside the directories this agent allows secrets in (secrets.allow_dirs: ${policy.allowDirs.join(', ')})`;
   }
-  const parts = dest.slice(1).split('/');
-  const hit =
-    PROTECTED_PATHS.find((p) => dest === p || isUnder(dest, p)) ??
-    (PROTECTED_TOP.test(parts[0] ?? '') ? `/${parts[0] ?? ''}` : undefined) ??
-    (parts[0] === 'etc' && parts.length > 1 && PROTECTED_IN_ETC.some((re) => re.test(parts[1] ?? '')) ? `/etc/${parts[1] ?? ''}` : undefined) ??
-    (parts.slice(0, -1).includes('.ssh') ? '.ssh' : undefined) ??
-    (parts[parts.length - 1] === '.ssh' ? '.ssh' : undefined);
+  const hit = protectedLocation(dest);
   if (hit !== undefined) {
     return `${dest} is a protected system location (${hit}); allow it explicitly with secrets.allow_dirs in the agent's config.yaml`;
   }
   return undefined;
+}
+
+/** The protected system location `path` is (or is inside), or undefined. */
+export function protectedLocation(path: string): string | undefined {
+  const parts = path.slice(1).split('/');
+  return (
+    PROTECTED_PATHS.find((p) => path === p || isUnder(path, p)) ??
+    (PROTECTED_TOP.test(parts[0] ?? '') ? `/${parts[0] ?? ''}` : undefined) ??
+    (parts[0] === 'etc' && parts.length > 1 && PROTECTED_IN_ETC.some((re) => re.test(parts[1] ?? '')) ? `/etc/${parts[1] ?? ''}` : undefined) ??
+    (parts.slice(0, -1).includes('.ssh') ? '.ssh' : undefined) ??
+    (parts[parts.length - 1] === '.ssh' ? '.ssh' : undefined)
+  );
+}
+
+/** A protected location below `dir` (a restore into `dir` could write it), or undefined. */
+export function protectedBelow(dir: string): string | undefined {
+  if (dir === '/etc') return '/etc';
+  return PROTECTED_PATHS.find((p) => isUnder(p, dir));
 }
 
 function isUnder(path: string, dir: string): boolean {

@@ -4,7 +4,7 @@ import { parseDuration } from '../../core/duration.js';
 import { createLogger } from '../../core/logger.js';
 import { Agent } from '../../agent/agent.js';
 import { hasIdentity } from '../../agent/identity.js';
-import { loadAgentConfig, resolveAuditPolicy, resolveExecPolicy, resolveSecretsPolicy } from '../../agent/config.js';
+import { loadAgentConfig, resolveAuditPolicy, resolveExecPolicy, resolveRestoreDirs, resolveSecretsPolicy } from '../../agent/config.js';
 import { joinCluster } from '../../agent/join.js';
 import { untilSignal } from '../signals.js';
 import type { JoinFlags, RunFlags } from '../commands/agent.js';
@@ -27,6 +27,7 @@ export async function runAgent(flags: RunFlags): Promise<void> {
     exec: resolveExecPolicy(config, flags),
     audit: resolveAuditPolicy(config, flags),
     secrets: resolveSecretsPolicy(config),
+    restoreDirs: resolveRestoreDirs(config),
     dataDir: flags.dataDir,
     root: flags.root,
     ...(flags.heartbeatInterval ? { heartbeatIntervalMs: parseDuration(flags.heartbeatInterval) } : {}),

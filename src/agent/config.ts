@@ -12,6 +12,18 @@ import type { SecretsPolicy } from './secret-delivery.js';
 /** Optional settings of an agent, in `<agent data dir>/config.yaml`; command-line flags override them. */
 export const AGENT_CONFIG_FILE = 'config.yaml';
 
+/** A list of absolute, normalised directories (`/` allowed), as `allow_dirs` and `restore_dirs` take. */
+const DirListSchema = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(4096)
+      .refine((p) => p === '/' || destinationProblem(p) === undefined, 'an absolute, normalised directory is expected (no trailing "/", ".." or "//")'),
+  )
+  .max(256)
+  .default([]);
+
 const AgentConfigSchema = z
   .object({
     exec: z
@@ -38,32 +50,14 @@ const AgentConfigSchema = z
     secrets: z
       .object({
         /** When set, the only directories secrets may be written to (overriding the protected system locations). */
-        allow_dirs: z
-          .array(
-            z
-              .string()
-              .min(1)
-              .max(4096)
-              .refine((p) => p === '/' || destinationProblem(p) === undefined, 'an absolute, normalised directory is expected (no trailing "/", ".." or "//")'),
-          )
-          .max(256)
-          .default([]),
+        allow_dirs: DirListSchema,
       })
       .strict()
       .optional(),
     backup: z
       .object({
         /** When set, the only directories a restore through this agent may write into (overriding the protected system locations). */
-        restore_dirs: z
-          .array(
-            z
-              .string()
-              .min(1)
-              .max(4096)
-              .refine((p) => p === '/' || destinationProblem(p) === undefined, 'an absolute, normalised directory is expected (no trailing "/", ".." or "//")'),
-          )
-          .max(256)
-          .default([]),
+        restore_dirs: DirListSchema,
       })
       .strict()
       .optional(),

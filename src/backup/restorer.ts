@@ -61,12 +61,14 @@ function unsafe(path: string, why: string): RestoreProblem {
 }
 
 /**
- * Seconds for utimes. Node takes a double, precise to about 0.2 µs for present-day
- * times; restored times are exact to the microsecond, not the nanosecond.
+ * Seconds for utimes. Node takes a double (precise to about 0.2 µs for present-day
+ * times) and the time set is cut to whole microseconds, so the value is rounded to
+ * the nearest microsecond first: restored times are within half a microsecond.
  */
 function nsToSeconds(ns: string): number {
-  const value = BigInt(ns);
-  return Number(value / 1_000_000_000n) + Number(value % 1_000_000_000n) / 1e9;
+  const us = (BigInt(ns) + 500n) / 1000n;
+  // Half a microsecond more than the whole one, so the double's error cannot cut it to the one below.
+  return Number(us / 1_000_000n) + (Number(us % 1_000_000n) + 0.5) / 1e6;
 }
 
 const BLOCK = 4096;

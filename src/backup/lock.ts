@@ -52,11 +52,12 @@ function linkOr(path: string, fallback: string): string {
   }
 }
 
-const HERE = { boot: readOr('/proc/sys/kernel/random/boot_id', ''), pidns: linkOr('/proc/self/ns/pid', '') };
+let here: { boot: string; pidns: string } | undefined;
 
 /** This process's boot id and pid namespace, as its locks record them. */
 export function processSpace(): { boot: string; pidns: string } {
-  return { ...HERE };
+  here ??= { boot: readOr('/proc/sys/kernel/random/boot_id', ''), pidns: linkOr('/proc/self/ns/pid', '') };
+  return { ...here };
 }
 
 function processAlive(pid: number): boolean {
@@ -76,7 +77,8 @@ function processAlive(pid: number): boolean {
 export function isStale(info: LockInfo, now: number, host = hostname()): boolean {
   const age = now - Date.parse(info.time);
   if (!(age < LOCK_STALE_MS)) return true;
-  const sameSpace = info.host === host && info.boot !== undefined && info.boot === HERE.boot && info.boot !== '' && info.pidns === HERE.pidns;
+  const space = processSpace();
+  const sameSpace = info.host === host && info.boot !== undefined && info.boot === space.boot && info.boot !== '' && info.pidns === space.pidns;
   return sameSpace && !processAlive(info.pid);
 }
 
@@ -165,7 +167,7 @@ export class RepositoryLock {
 }
 
 async function writeLock(backend: Backend, key: Uint8Array, exclusive: boolean): Promise<string> {
-  const info: LockInfo = { v: 1, time: new Date().toISOString(), exclusive, host: hostname(), pid: process.pid, user: safeUser(), boot: HERE.boot, pidns: HERE.pidns };
+  const info: LockInfo = { v: 1, time: new Date().toISOString(), exclusive, host: hostname(), pid: process.pid, user: safeUser(), ...processSpace() };
   const name = randomBytes(32).toString('hex');
   await backend.write('locks', name, seal(key, Buffer.from(JSON.stringify(info)), fileAad('lock', name)), { exclusive: true });
   return name;

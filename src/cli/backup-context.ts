@@ -25,10 +25,9 @@ export function addRepoFlags(cmd: Command): Command {
     .option('--s3-endpoint <url>', 'S3-compatible endpoint, e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL_S3)');
 }
 
-/** The AWS SDK warns on every run that its releases after 2026 want Node 22; noise for a backup command on Node 20. */
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 export function repoLocation(flags: RepoFlags): string {
+  // The AWS SDK warns on every run that its releases after 2026 want Node 22: noise for a backup command on Node 20.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const location = flags.repo ?? process.env.BULWARK_BACKUP_REPO;
   if (!location) throw new BulwarkError('BAD_REQUEST', 'which repository? give --repo DIR or --repo s3://bucket/prefix (or set BULWARK_BACKUP_REPO)');
   return location;

@@ -4,7 +4,8 @@ import { compileExcludes } from '../backup/exclude.js';
 import { validateRetentionPolicy } from '../backup/retention.js';
 import { BulwarkError } from '../core/errors.js';
 import { parseSelector } from '../core/labels.js';
-import { absolutePathProblem, type PolicyInput, type Retention } from '../protocol/backup.js';
+import { absolutePathProblem, type PolicyInput } from '../protocol/backup.js';
+import type { BackupPolicyRecord } from '../store/backup-policies.js';
 
 /** Backup schedules are UTC, like audit schedules; five fields, or six with seconds first. */
 const CRON_OPTIONS = { timezone: 'UTC', mode: '5-or-6-parts', paused: true } as const;
@@ -84,22 +85,11 @@ export function canonicalRepoLocation(repo: string): string {
   return location.path;
 }
 
-/** What a policy is, checked and normalised; the credential is handled apart. */
-export interface CheckedPolicy {
-  selector: string;
-  paths: string[];
-  excludes: string[];
-  tags: string[];
-  schedule: string;
-  repo: string;
-  s3Endpoint: string | null;
-  retention: Retention | null;
-  prune: boolean;
-  drillSchedule: string | null;
-  drillSample: number;
-  maxAgeMs: number;
-  maxAgeDefault: boolean;
-}
+/** What a policy is, checked and normalised: the stored record's settings (the credential is handled apart). */
+export type CheckedPolicy = Pick<
+  BackupPolicyRecord,
+  'selector' | 'paths' | 'excludes' | 'tags' | 'schedule' | 'repo' | 's3Endpoint' | 'retention' | 'prune' | 'drillSchedule' | 'drillSample' | 'maxAgeMs' | 'maxAgeDefault'
+>;
 
 /**
  * Checks a policy as the API received it (its shape already passed the schema):

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../src/backup/backend/local.js';
 import { dataShard } from '../src/backup/backend/layout.js';
+import { fleetNodeKey, fleetRootKey } from '../src/backup/fleet-keys.js';
 import { walkTree } from '../src/backup/listing.js';
 import { Repository } from '../src/backup/repository.js';
 import type { DrillView, PolicyView, RestoreOutcome, RunNowOutcome, RunView, StatusRow } from '../src/protocol/backup.js';
@@ -67,8 +68,10 @@ async function statusRow(t: TestServer, node: string, policy: string): Promise<S
   return res.json.rows.find((r) => r.nodeName === node);
 }
 
-async function openRepo(path: string, keyFile: string): Promise<Repository> {
-  return Repository.open(new LocalBackend(path), { kind: 'key-file', bytes: await readFile(keyFile) });
+/** A node's own repository of a policy, opened with the key the operator derives from the policy's key file (no server). */
+async function openNodeRepo(policyRepo: string, keyFile: string, nodeId: string): Promise<Repository> {
+  const root = await fleetRootKey({ kind: 'key-file', bytes: await readFile(keyFile) }, policyRepo);
+  return Repository.open(new LocalBackend(join(policyRepo, nodeId)), { kind: 'key-file', bytes: fleetNodeKey(root, nodeId) });
 }
 
 describe('fleet backups', () => {
@@ -174,24 +177,39 @@ describe('fleet backups', () => {
     assert.ok(good, runs.stdout);
     assert.equal(good.trigger, 'schedule');
     assert.ok(good.stats && good.stats.totalFiles === 3 && good.stats.totalBytes === bigFile.length + 'version=A\n'.length + 'hello\n'.length, JSON.stringify(good.stats));
-    const r = await openRepo(repo, keyFile);
-    try {
-      const snapshots = await r.listSnapshots();
-      assert.ok(snapshots.some((s) => s.host === db1.nodeId && s.id === good.snapshotId));
-      assert.ok(snapshots.some((s) => s.host === db2.nodeId));
-      for (const s of snapshots) {
-        assert.deepEqual(s.paths, [data]);
-        assert.deepEqual(s.tags, ['fleet']);
+    // Each node has its own repository under the policy's location, under its own key.
+    for (const node of [db1, db2]) {
+      const r = await openNodeRepo(repo, keyFile, node.nodeId);
+      try {
+        const snapshots = await r.listSnapshots();
+        assert.ok(snapshots.length > 0);
+        if (node === db1) assert.ok(snapshots.some((s) => s.id === good.snapshotId));
+        for (const s of snapshots) {
+          assert.equal(s.host, node.nodeId, 'only its own snapshots');
+          assert.deepEqual(s.paths, [data]);
+          assert.deepEqual(s.tags, ['fleet']);
+        }
+      } finally {
+        r.close();
       }
-    } finally {
-      r.close();
     }
+    const root = await fleetRootKey({ kind: 'key-file', bytes: await readFile(keyFile) }, repo);
+    await assert.rejects(Repository.open(new LocalBackend(join(repo, db2.nodeId)), { kind: 'key-file', bytes: fleetNodeKey(root, db1.nodeId) }), { code: 'BACKUP_KEY_WRONG' }, "db-1's key does not open db-2's repository");
+    await assert.rejects(Repository.open(new LocalBackend(join(repo, db1.nodeId)), { kind: 'key-file', bytes: await readFile(keyFile) }), { code: 'BACKUP_KEY_WRONG' }, 'the policy key itself is no key of a node repository');
+    // The operator's recovery path: the stand-alone CLI, the policy's location and key file, the node's id.
+    const listed = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-node', db2.nodeId, '--json']);
+    ok(listed, 'backup snapshots --fleet-node');
+    const db2Snapshots = JSON.parse(listed.stdout) as { host: string }[];
+    assert.ok(db2Snapshots.length > 0 && db2Snapshots.every((x) => x.host === db2.nodeId), listed.stdout);
+    const badNode = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-node', '../x']);
+    assert.equal(badNode.code, 2, badNode.stderr);
+    assert.match(badNode.stderr, /is not a node id/);
     // Retention: each node keeps its newest three (forget runs per host after each backup).
     await waitFor(
       async () => {
-        const rr = await openRepo(repo, keyFile);
+        const rr = await openNodeRepo(repo, keyFile, db1.nodeId);
         try {
-          const mine = (await rr.listSnapshots()).filter((s) => s.host === db1.nodeId);
+          const mine = await rr.listSnapshots();
           return mine.length === 3 && (await t.api<{ runs: RunView[] }>('GET', '/v1/backups/runs?node=db-1')).json.runs.some((x) => (x.forgotten ?? 0) > 0);
         } finally {
           rr.close();
@@ -279,7 +297,9 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
     assert.equal(row?.lastError?.code, 'STORAGE_FAILED');
     assert.equal(row?.lastGoodAt, null);
 
-    // The db repository opens with its key file only.
+    // web-1's repository under the db location, made by the operator with the db key file (stand-alone, --fleet-node),
+    // opens with that key only: a policy with another password there fails.
+    ok(await run(process.execPath, [CLI, 'backup', 'init', '--repo', repo, '--key-file', keyFile, '--fleet-node', web1.nodeId]), 'backup init --fleet-node');
     ok(await bulwark(t, ['backup', 'policy', 'set', 'broken', '--selector', 'role=web', '--paths', data, '--schedule', '0 0 1 1 *', '--repo', repo, '--password-file', passFile]), 'policy set wrong password');
     const mark = await t.lastEventId();
     const wrong = await resultOf<RunNowOutcome>(t, '/v1/backups/policies/broken/run', {});
@@ -345,12 +365,12 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
   });
 
   it('a flipped byte in a pack makes the drill fail, naming the damaged file, and raises drill.failed', async () => {
-    const r = await openRepo(repo, keyFile);
+    const r = await openNodeRepo(repo, keyFile, db1.nodeId);
     let pack: string;
     let offset: number;
     try {
       await r.loadIndex();
-      const latest = (await r.listSnapshots()).filter((s) => s.host === db1.nodeId).at(-1);
+      const latest = (await r.listSnapshots()).at(-1);
       assert.ok(latest);
       let big: string | undefined;
       for await (const { path, node } of walkTree(r, latest.tree)) if (path.endsWith('/big.bin')) big = node.content?.[0];
@@ -362,7 +382,7 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
     } finally {
       r.close();
     }
-    const file = await open(join(repo, 'data', dataShard(pack), pack), 'r+');
+    const file = await open(join(repo, db1.nodeId, 'data', dataShard(pack), pack), 'r+');
     try {
       const byte = Buffer.alloc(1);
       await file.read(byte, 0, 1, offset);

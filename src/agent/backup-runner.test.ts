@@ -96,6 +96,30 @@ describe('the backup runner', () => {
     assert.equal(restored?.error, undefined);
   });
 
+  test("a restore with a source opens that repository with that key, not the policy's own", async () => {
+    // The "other node": a repository of its own, under its own key, made by a runner of that node.
+    const otherItem: PolicyItem = { ...item, repo: join(dir, 'other-repo'), credential: { kind: 'key-file', keyFile: randomBytes(32).toString('base64') } };
+    const other = new BackupRunner({ dataDir: join(dir, 'agent'), clock: systemClock, log: silentLogger });
+    const otherSent: AgentMessage[] = [];
+    other.connected((m) => otherSent.push(m));
+    other.apply({ type: 'backup_policies', host: 'node-2', policies: [otherItem] });
+    other.trigger({ type: 'backup_trigger', requestId: 'o1', policy: 'p' });
+    await until(() => otherSent.find((m) => m.type === 'backup_run' && m.requestId === 'o1'));
+    other.stop();
+    const ask = (requestId: string, source?: { repo: string; credential: PolicyItem['credential'] }): Promise<void> =>
+      runner.restore({ type: 'backup_restore', requestId, policy: 'p', host: 'node-2', ...(source ? { source } : {}), snapshot: 'latest', target: join(dir, `restored-${requestId}`), include: [], timeoutMs: 60_000 });
+    await ask('r6', { repo: otherItem.repo, credential: otherItem.credential });
+    const fromOther = sent.find((m): m is BackupRestoreResult => m.type === 'backup_restore_result' && m.requestId === 'r6');
+    assert.equal(fromOther?.error, undefined, JSON.stringify(fromOther));
+    assert.equal(fromOther?.files, 1);
+    await ask('r7');
+    const own = sent.find((m): m is BackupRestoreResult => m.type === 'backup_restore_result' && m.requestId === 'r7');
+    assert.equal(own?.error?.code, 'NOT_FOUND', "node-2 has no snapshots in this node's own repository");
+    await ask('r8', { repo: otherItem.repo, credential: item.credential });
+    const wrongKey = sent.find((m): m is BackupRestoreResult => m.type === 'backup_restore_result' && m.requestId === 'r8');
+    assert.equal(wrongKey?.error?.code, 'BACKUP_KEY_WRONG');
+  });
+
   test('runs on its schedule, and keeps reports while disconnected', async () => {
     runner.disconnected();
     runner.apply({ type: 'backup_policies', host: 'node-1', policies: [{ ...item, version: 2, schedule: '* * * * * *' }] });

@@ -128,7 +128,9 @@ export class BackupRunner {
     if (this.#restores >= MAX_RESTORES) return answer({ error: { code: 'CONFLICT', message: `${MAX_RESTORES} restores are running on this node already; wait for them` } });
     this.#restores += 1;
     try {
-      const result = await restoreJob(scheduled.item, { host: message.host, snapshot: message.snapshot, target: message.target, include: message.include }, this.options.dataDir, this.options.restoreDirs ?? []);
+      // Another node's snapshots: its repository and key, sent with this request only (same storage and S3 keys as the policy's).
+      const item = message.source === undefined ? scheduled.item : { ...scheduled.item, repo: message.source.repo, credential: message.source.credential };
+      const result = await restoreJob(item, { host: message.host, snapshot: message.snapshot, target: message.target, include: message.include }, this.options.dataDir, this.options.restoreDirs ?? []);
       this.options.log.info({ policy: message.policy, snapshot: result.snapshotId.slice(0, 8), target: message.target, files: result.files, problems: result.problems.length }, 'restore finished');
       answer({
         snapshotId: result.snapshotId,

@@ -55,7 +55,8 @@ function checkCost(cost: ScryptCost): void {
   if (!ok) throw new BulwarkError('REPOSITORY_DAMAGED', `a key file asks for scrypt N=2^${cost.log2N}, r=${cost.r}, p=${cost.p}, outside what Bulwark accepts (N 2^${MIN_LOG2N}–2^${MAX_LOG2N}, r 1–${MAX_R}, p 1–${MAX_P})`);
 }
 
-function scryptKey(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
+/** scrypt of an NFC-normalised password into 32 bytes (memory allowed: exactly what the cost needs, twice). */
+export function scryptKey(password: string, salt: Buffer, cost: ScryptCost): Promise<Buffer> {
   const options: ScryptOptions = { N: 2 ** cost.log2N, r: cost.r, p: cost.p, maxmem: 2 ** cost.log2N * 128 * cost.r * 2 };
   return new Promise((resolve, reject) => {
     scrypt(password.normalize('NFC'), salt, 32, options, (err, key) => (err ? reject(err) : resolve(key)));

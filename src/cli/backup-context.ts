@@ -2,8 +2,10 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BulwarkError } from '../core/errors.js';
 import { openBackend } from '../backup/backend/open.js';
+import { fleetNodeKey, fleetNodeLocation, fleetRootKey } from '../backup/fleet-keys.js';
 import type { Credential } from '../backup/key-file.js';
 import { Repository } from '../backup/repository.js';
+import { canonicalRepoLocation } from '../server/backup-policy.js';
 import { promptHidden } from './prompt.js';
 
 /** Flags every stand-alone `backup` command takes to find and open a repository. */
@@ -12,25 +14,34 @@ export interface RepoFlags {
   passwordFile?: string;
   keyFile?: string;
   s3Endpoint?: string;
+  /** A fleet node's own repository inside the policy repository `repo`, opened with the key derived from the policy's credential. */
+  fleetNode?: string;
 }
 
 /** Exit status of a command that finished but left some files out (unreadable on backup, damaged on restore). */
 export const PARTIAL_EXIT = 12;
 
-export function addRepoFlags(cmd: Command): Command {
-  return cmd
+export function addRepoFlags(cmd: Command, options: { fleetNode?: boolean } = {}): Command {
+  cmd
     .option('-r, --repo <location>', 'repository: a directory or s3://bucket/prefix (default: $BULWARK_BACKUP_REPO)')
     .option('--password-file <file>', 'read the repository password from a file (default: $BULWARK_BACKUP_PASSWORD_FILE, then $BULWARK_BACKUP_PASSWORD, then ask)')
     .option('--key-file <file>', 'open the repository with a key file instead of a password')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint, e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL_S3)');
+  if (options.fleetNode === false) return cmd;
+  return cmd.option('--fleet-node <id>', "a fleet node's own repository: --repo is the policy's repository, the password or key file the policy's; no server needed");
+}
+
+function givenLocation(flags: RepoFlags): string {
+  const location = flags.repo ?? process.env.BULWARK_BACKUP_REPO;
+  if (!location) throw new BulwarkError('BAD_REQUEST', 'which repository? give --repo DIR or --repo s3://bucket/prefix (or set BULWARK_BACKUP_REPO)');
+  return location;
 }
 
 export function repoLocation(flags: RepoFlags): string {
   // The AWS SDK warns on every run that its releases after 2026 want Node 22: noise for a backup command on Node 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const location = flags.repo ?? process.env.BULWARK_BACKUP_REPO;
-  if (!location) throw new BulwarkError('BAD_REQUEST', 'which repository? give --repo DIR or --repo s3://bucket/prefix (or set BULWARK_BACKUP_REPO)');
-  return location;
+  const location = givenLocation(flags);
+  return flags.fleetNode === undefined ? location : fleetNodeLocation(canonicalRepoLocation(location), flags.fleetNode);
 }
 
 async function readSecretFile(file: string, what: string): Promise<Buffer> {
@@ -52,6 +63,19 @@ function passwordFromFile(bytes: Buffer): string {
  * repository for good).
  */
 export async function credentialFrom(flags: RepoFlags, purpose: 'open' | 'create' = 'open'): Promise<Credential> {
+  const given = await givenCredential(flags, purpose);
+  if (flags.fleetNode === undefined) return given;
+  // The same derivation the server uses for the node (src/backup/fleet-keys.ts): the policy's credential opens every node's repository.
+  const root = await fleetRootKey(given, canonicalRepoLocation(givenLocation(flags)));
+  try {
+    return { kind: 'key-file', bytes: fleetNodeKey(root, flags.fleetNode) };
+  } finally {
+    root.fill(0);
+    if (given.kind === 'key-file') given.bytes.fill(0);
+  }
+}
+
+async function givenCredential(flags: RepoFlags, purpose: 'open' | 'create'): Promise<Credential> {
   if (flags.keyFile !== undefined) return { kind: 'key-file', bytes: await readSecretFile(flags.keyFile, 'key file') };
   const file = flags.passwordFile ?? process.env.BULWARK_BACKUP_PASSWORD_FILE;
   if (file !== undefined) return { kind: 'password', password: passwordFromFile(await readSecretFile(file, 'password file')) };

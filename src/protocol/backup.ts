@@ -137,7 +137,11 @@ const SnapshotIdSchema = z.string().regex(HEX64, 'a snapshot id is 64 hex digits
 // ---------------------------------------------------------------------------
 // Agent channel
 
-/** One policy as a node receives it, credential included (only ever over the node's mTLS channel). */
+/**
+ * One policy as a node receives it (only ever over the node's mTLS channel):
+ * `repo` is the node's own repository (the policy's location + "/" + node id)
+ * and `credential` the node's own key to it (src/backup/fleet-keys.ts).
+ */
 export const PolicyItemSchema = z.object({
   name: PolicyNameSchema,
   version: z.number().int().positive(),
@@ -226,8 +230,10 @@ export const BackupRestoreSchema = z.object({
   type: z.literal('backup_restore'),
   requestId: RequestIdSchema,
   policy: PolicyNameSchema,
-  /** Whose snapshots: this node's name, or the node named by `--from-node`. */
+  /** Whose snapshots: this node's id, or the one of the node named by `--from-node`. */
   host: HostNameSchema,
+  /** Restoring another node's snapshots: that node's repository and the key that opens it (absent: this node's own). */
+  source: z.strictObject({ repo: RepoLocationSchema, credential: RepoCredentialSchema }).optional(),
   snapshot: SnapshotRefSchema,
   target: AbsolutePathSchema,
   include: z.array(AbsolutePathSchema).max(BACKUP_LIMITS.maxIncludes),

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { parseSelector } from '../core/labels.js';
 import { BACKUP_LIMITS, BackupPoliciesSchema } from '../protocol/backup.js';
 import type { BackupPolicyRecord } from '../store/backup-policies.js';
-import { buildBackupManifest, decodePolicySecret, encodePolicySecret, policyItem, type ManifestPolicy } from './backup-manifest.js';
+import { fleetNodeKey } from '../backup/fleet-keys.js';
+import { buildBackupManifest, decodePolicySecret, encodePolicySecret, policyBase, type ManifestPolicy } from './backup-manifest.js';
 
 function record(over: Partial<BackupPolicyRecord> = {}): BackupPolicyRecord {
   return {
@@ -37,9 +38,11 @@ function record(over: Partial<BackupPolicyRecord> = {}): BackupPolicyRecord {
 
 const secret = { credential: { kind: 'password' as const, password: 'a long password' }, s3: { accessKeyId: 'AKIA', secretAccessKey: 'shh' } };
 
-test('a policy item carries what the agent needs, credential included, and nothing of the server', () => {
-  const item = policyItem(record(), secret);
-  assert.deepEqual(item, {
+const root = Buffer.alloc(32, 9);
+
+test('a policy carries what the agent needs and nothing of the server', () => {
+  const base = policyBase(record(), secret.s3);
+  assert.deepEqual(base, {
     name: 'db',
     version: 3,
     paths: ['/var/lib/app'],
@@ -48,22 +51,33 @@ test('a policy item carries what the agent needs, credential included, and nothi
     schedule: '0 * * * *',
     repo: 's3://backups/db',
     s3Endpoint: 'http://minio:9000',
-    credential: secret.credential,
     s3: secret.s3,
     retention: { daily: 7 },
     prune: true,
     drillSample: 100,
   });
-  const local = policyItem(record({ repo: '/mnt/db', s3Endpoint: null, retention: null, drillSchedule: '0 4 * * 0' }), { credential: secret.credential });
+  const local = policyBase(record({ repo: '/mnt/db', s3Endpoint: null, retention: null, drillSchedule: '0 4 * * 0' }), undefined);
   assert.equal('s3' in local || 's3Endpoint' in local || 'retention' in local, false);
   assert.equal(local.drillSchedule, '0 4 * * 0');
 });
 
+test('each node gets its own repository and its own key, never the policy credential', () => {
+  const policies: ManifestPolicy[] = [{ selector: parseSelector('role=db'), base: policyBase(record(), secret.s3), root }];
+  const one = buildBackupManifest('node_aaaa', { role: 'db' }, policies).message.policies[0];
+  const two = buildBackupManifest('node_bbbb', { role: 'db' }, policies).message.policies[0];
+  assert.equal(one?.repo, 's3://backups/db/node_aaaa');
+  assert.equal(two?.repo, 's3://backups/db/node_bbbb');
+  assert.deepEqual(one?.credential, { kind: 'key-file', keyFile: fleetNodeKey(root, 'node_aaaa').toString('base64') });
+  assert.notDeepEqual(one?.credential, two?.credential);
+  assert.equal(JSON.stringify([one, two]).includes(secret.credential.password), false);
+  assert.equal(JSON.stringify([one, two]).includes(root.toString('base64')), false);
+});
+
 test('a node gets the policies whose selector matches its labels, oldest first, at most the limit', () => {
   const policies: ManifestPolicy[] = [
-    { selector: parseSelector('role=db'), item: policyItem(record({ name: 'db' }), secret) },
-    { selector: parseSelector('role in (db, web)'), item: policyItem(record({ name: 'etc' }), secret) },
-    { selector: parseSelector('role=web'), item: policyItem(record({ name: 'web' }), secret) },
+    { selector: parseSelector('role=db'), base: policyBase(record({ name: 'db' }), secret.s3), root },
+    { selector: parseSelector('role in (db, web)'), base: policyBase(record({ name: 'etc' }), secret.s3), root },
+    { selector: parseSelector('role=web'), base: policyBase(record({ name: 'web' }), secret.s3), root },
   ];
   const { message, dropped } = buildBackupManifest('db-1', { role: 'db' }, policies);
   assert.equal(dropped, 0);
@@ -74,7 +88,7 @@ test('a node gets the policies whose selector matches its labels, oldest first, 
   );
   assert.equal(BackupPoliciesSchema.safeParse(message).success, true, 'what the server sends is what the agent accepts');
   assert.deepEqual(buildBackupManifest('x', { role: 'mail' }, policies).message.policies, [], 'nothing matches: an empty list, which stops every policy on the node');
-  const many = Array.from({ length: BACKUP_LIMITS.maxPoliciesPerNode + 3 }, (_, i) => ({ selector: parseSelector('role=db'), item: policyItem(record({ name: `p${i}` }), secret) }));
+  const many = Array.from({ length: BACKUP_LIMITS.maxPoliciesPerNode + 3 }, (_, i) => ({ selector: parseSelector('role=db'), base: policyBase(record({ name: `p${i}` }), secret.s3), root }));
   const capped = buildBackupManifest('db-1', { role: 'db' }, many);
   assert.equal(capped.message.policies.length, BACKUP_LIMITS.maxPoliciesPerNode);
   assert.equal(capped.dropped, 3);

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { canonicalJson } from '../core/canonical-json.js';
 import { BulwarkError } from '../core/errors.js';
 import { matchesSelector, type Labels, type Selector } from '../core/labels.js';
+import { fleetNodeKey, fleetNodeLocation } from '../backup/fleet-keys.js';
 import { BACKUP_LIMITS, RepoCredentialSchema, S3CredentialsSchema, type BackupPolicies, type PolicyItem, type RepoCredential, type S3Credentials } from '../protocol/backup.js';
 import type { BackupPolicyRecord } from '../store/backup-policies.js';
 
@@ -29,8 +30,11 @@ export function decodePolicySecret(plain: Buffer): PolicySecret {
   return checked.data;
 }
 
-/** One policy as its nodes receive it. */
-export function policyItem(record: BackupPolicyRecord, secret: PolicySecret): PolicyItem {
+/** A policy as every node of it receives it, but for where its repository is and what opens it: those are the node's own. */
+export type PolicyBase = Omit<PolicyItem, 'credential'>;
+
+/** The settings of a policy its nodes receive; S3 access keys are the policy's, shared by its nodes. */
+export function policyBase(record: BackupPolicyRecord, s3: S3Credentials | undefined): PolicyBase {
   return {
     name: record.name,
     version: record.version,
@@ -40,8 +44,7 @@ export function policyItem(record: BackupPolicyRecord, secret: PolicySecret): Po
     schedule: record.schedule,
     repo: record.repo,
     ...(record.s3Endpoint === null ? {} : { s3Endpoint: record.s3Endpoint }),
-    credential: secret.credential,
-    ...(secret.s3 === undefined ? {} : { s3: secret.s3 }),
+    ...(s3 === undefined ? {} : { s3 }),
     ...(record.retention === null ? {} : { retention: record.retention }),
     prune: record.prune,
     ...(record.drillSchedule === null ? {} : { drillSchedule: record.drillSchedule }),
@@ -49,18 +52,31 @@ export function policyItem(record: BackupPolicyRecord, secret: PolicySecret): Po
   };
 }
 
+/** Where one node's repository of a policy is and the key file that opens it (src/backup/fleet-keys.ts). */
+export function nodeRepository(policy: Pick<ManifestPolicy, 'base' | 'root'>, nodeId: string): Pick<PolicyItem, 'repo' | 'credential'> {
+  const key = fleetNodeKey(policy.root, nodeId);
+  try {
+    return { repo: fleetNodeLocation(policy.base.repo, nodeId), credential: { kind: 'key-file', keyFile: key.toString('base64') } };
+  } finally {
+    key.fill(0);
+  }
+}
+
 export interface ManifestPolicy {
   selector: Selector;
-  item: PolicyItem;
+  base: PolicyBase;
+  /** The policy's fleet root key: every node key of the policy is derived from it. */
+  root: Buffer;
 }
 
 /**
- * The `backup_policies` message of a node: the policies (oldest first) whose
- * selector matches its labels, at most `maxPoliciesPerNode`; `dropped` counts
- * the ones left out.
+ * The `backup_policies` message of a node (`host` is its id): the policies
+ * (oldest first) whose selector matches its labels, at most
+ * `maxPoliciesPerNode`, each pointing at the node's own repository with the
+ * node's own key; `dropped` counts the ones left out.
  */
 export function buildBackupManifest(host: string, labels: Labels, policies: readonly ManifestPolicy[]): { message: BackupPolicies; dropped: number } {
-  const matching = policies.filter((p) => matchesSelector(p.selector, labels)).map((p) => p.item);
-  const kept = matching.slice(0, BACKUP_LIMITS.maxPoliciesPerNode);
+  const matching = policies.filter((p) => matchesSelector(p.selector, labels));
+  const kept = matching.slice(0, BACKUP_LIMITS.maxPoliciesPerNode).map((p): PolicyItem => ({ ...p.base, ...nodeRepository(p, host) }));
   return { message: { type: 'backup_policies', host, policies: kept }, dropped: matching.length - kept.length };
 }

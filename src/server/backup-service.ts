@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { authorize, describeRule } from '../access/evaluate.js';
 import type { Role } from '../access/roles.js';
-import { checkNewCredential } from '../backup/key-file.js';
+import { fleetRootKey } from '../backup/fleet-keys.js';
+import { checkNewCredential, type Credential } from '../backup/key-file.js';
 import { canonicalJson } from '../core/canonical-json.js';
 import type { Clock } from '../core/clock.js';
 import { BulwarkError, isBulwarkError, isErrorCode } from '../core/errors.js';
@@ -19,6 +20,7 @@ import {
   type DrillView,
   type PolicyInput,
   type PolicyView,
+  type RepoCredential,
   type RestoreInput,
   type RestoreOutcome,
   type RunNowInput,
@@ -48,7 +50,7 @@ import type { Store } from '../store/open.js';
 import type { AccessService, Principal } from './access-service.js';
 import type { AgentSession, BackupAnswer, SessionBackups } from './agent-session.js';
 import type { Auditor } from './api/guard.js';
-import { buildBackupManifest, decodePolicySecret, encodePolicySecret, policyItem, type ManifestPolicy, type PolicySecret } from './backup-manifest.js';
+import { buildBackupManifest, decodePolicySecret, encodePolicySecret, nodeRepository, policyBase, type ManifestPolicy, type PolicySecret } from './backup-manifest.js';
 import { checkPolicy, nextFireAt } from './backup-policy.js';
 import { missedNow, rpoOf, statusAfterRun, type CoveredNode } from './backup-rpo.js';
 import type { EventLog } from './event-log.js';
@@ -120,7 +122,7 @@ interface CachedManifest {
  */
 export class BackupService implements SessionBackups {
   #snapshot: Promise<Snapshot> | undefined;
-  readonly #items = new Map<string, { key: string; item: ManifestPolicy['item'] }>();
+  readonly #items = new Map<string, { key: string; policy: Omit<ManifestPolicy, 'selector'> }>();
   readonly #nodes = new Map<string, Promise<CachedNode | null>>();
   readonly #manifests = new Map<string, CachedManifest>();
   readonly #overfull = new Set<string>();
@@ -169,6 +171,7 @@ export class BackupService implements SessionBackups {
     clearInterval(this.#refreshTimer);
     clearInterval(this.#sweepTimer);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    for (const cached of this.#items.values()) cached.policy.root.fill(0);
     this.#items.clear();
     this.#snapshot = undefined;
     this.#manifests.clear();
@@ -352,9 +355,21 @@ export class BackupService implements SessionBackups {
     const session = this.#sessionOf(node);
     const resource = `/v1/nodes/${node.id}`;
     const details = { node: node.name, policy: policy.name, host: from.id, snapshot: input.snapshot, target: input.target, include: input.include.length };
-    await this.#audit(principal.actor, 'backups.restore', resource, ctx, 'success', { phase: 'started', ...details });
+    // Another node's snapshots are in its own repository, under its own key: this restore hands that key to this node (audited).
+    const source = from.id === node.id ? undefined : await this.#nodeRepositoryOf(policy, from.id);
+    await this.#audit(principal.actor, 'backups.restore', resource, ctx, 'success', { phase: 'started', ...details, ...(source ? { sourceKeyDelivered: true } : {}) });
     const timeoutMs = input.timeoutSeconds * 1000;
-    const outcome = this.#ask(session, node, timeoutMs, { type: 'backup_restore', requestId: randomUUID(), policy: policy.name, host: from.id, snapshot: input.snapshot, target: input.target, include: input.include, timeoutMs })
+    const outcome = this.#ask(session, node, timeoutMs, {
+      type: 'backup_restore',
+      requestId: randomUUID(),
+      policy: policy.name,
+      host: from.id,
+      ...(source ? { source } : {}),
+      snapshot: input.snapshot,
+      target: input.target,
+      include: input.include,
+      timeoutMs,
+    })
       .then((answer) => {
         const result = answer as BackupRestoreResult;
         if (result.error) throw new BulwarkError(isErrorCode(result.error.code) ? result.error.code : 'INTERNAL', result.error.message);
@@ -493,6 +508,16 @@ export class BackupService implements SessionBackups {
     const session = this.deps.session(node.id);
     if (!session) throw new BulwarkError('NOT_CONNECTED', `the agent of ${node.name} is not connected to this server; it must be online for this`);
     return session;
+  }
+
+  /** Where a node's repository of a policy is and its key, from this replica's snapshot of the policies. */
+  async #nodeRepositoryOf(policy: BackupPolicyRecord, nodeId: string): Promise<{ repo: string; credential: RepoCredential }> {
+    await this.#currentSnapshot();
+    const cached = this.#items.get(policy.id);
+    if (!cached || cached.key !== `${policy.version}:${policy.credentialVersion}`) {
+      throw new BulwarkError('CONFLICT', `policy "${policy.name}" changed while the restore was being prepared; try again`);
+    }
+    return nodeRepository(cached.policy, nodeId);
   }
 
   /** The policy named, which must cover the node; without a name the only one covering it. */
@@ -724,24 +749,36 @@ export class BackupService implements SessionBackups {
     return snapshot;
   }
 
-  /** Every policy as nodes receive it; a credential is decrypted once per version of its policy. Fails whole: a partial list would stop policies on the nodes. */
+  /**
+   * Every policy as nodes receive it; a credential is decrypted, and the root
+   * of its node keys derived (one scrypt for a password), once per version of
+   * its policy. Fails whole: a partial list would stop policies on the nodes.
+   */
   async #buildSnapshot(): Promise<Snapshot> {
     const records = await listPolicies(this.deps.store.db);
     const policies: ManifestPolicy[] = [];
+    const versions: unknown[] = [];
     for (const record of records) {
       const selector = safeSelector(record.selector);
       if (!selector) continue;
       const key = `${record.version}:${record.credentialVersion}`;
       let cached = this.#items.get(record.id);
       if (!cached || cached.key !== key) {
-        cached = { key, item: policyItem(record, await this.#decryptSecret(record)) };
+        const secret = await this.#decryptSecret(record);
+        cached?.policy.root.fill(0);
+        cached = { key, policy: { base: policyBase(record, secret.s3), root: await policyRoot(secret, record.repo) } };
         this.#items.set(record.id, cached);
       }
-      policies.push({ selector, item: cached.item });
+      policies.push({ selector, ...cached.policy });
+      versions.push([selector.source, cached.policy.base, key]);
     }
     const ids = new Set(records.map((r) => r.id));
-    for (const id of this.#items.keys()) if (!ids.has(id)) this.#items.delete(id);
-    return { policies, hash: sha256Hex(canonicalJson(policies.map((p) => [p.selector.source, p.item]))) };
+    for (const [id, cached] of this.#items) {
+      if (ids.has(id)) continue;
+      cached.policy.root.fill(0);
+      this.#items.delete(id);
+    }
+    return { policies, hash: sha256Hex(canonicalJson(versions)) };
   }
 
   #nodeOf(nodeId: string): Promise<CachedNode | null> {
@@ -771,8 +808,8 @@ export class BackupService implements SessionBackups {
 
   /**
    * A policy follows its selector to whatever node matches, now or after a
-   * label change, and carries a credential that opens the repository of all
-   * of them: changing one needs the verb granted for every node (a rule
+   * label change, and its credential opens the repository of every one of
+   * them: changing one needs the verb granted for every node (a rule
    * without a `nodes` selector), and no deny rule narrowing it to some nodes.
    */
   async #assertUnscoped(principal: Principal, verb: 'write' | 'delete', what: string): Promise<void> {
@@ -812,6 +849,16 @@ function firstNodeScopedDeny(roles: readonly Role[], request: { resource: string
     }
   }
   return undefined;
+}
+
+/** The root of a policy's node keys, from its credential and repository location (src/backup/fleet-keys.ts). */
+async function policyRoot(secret: PolicySecret, repo: string): Promise<Buffer> {
+  const credential: Credential = secret.credential.kind === 'password' ? { kind: 'password', password: secret.credential.password } : { kind: 'key-file', bytes: Buffer.from(secret.credential.keyFile, 'base64') };
+  try {
+    return await fleetRootKey(credential, repo);
+  } finally {
+    if (credential.kind === 'key-file') credential.bytes.fill(0);
+  }
 }
 
 function checkCredential(credential: NonNullable<PolicyInput['credential']>): void {

@@ -67,7 +67,13 @@ Examples:
   $ bulwark backup snapshots
   $ bulwark backup restore latest --target /restore --include /etc/app
   $ bulwark backup forget --keep-daily 7 --keep-weekly 4 --prune
-  $ bulwark backup check --read-data-subset 10%`,
+  $ bulwark backup check --read-data-subset 10%
+
+Fleet policies keep each node's backups in its own repository (the policy's
+location + "/" + node id) under its own key, derived from the policy's password
+or key file. Open one without the server with --fleet-node:
+  $ bulwark backup snapshots --repo /srv/backups/db --password-file db.pass --fleet-node node_k3vq2xh4
+  $ bulwark backup restore latest --repo /srv/backups/db --password-file db.pass --fleet-node node_k3vq2xh4 --target /restore`,
   );
 
   const init = addRepoFlags(group.command('init').description('create a repository')).option('--json', 'print JSON');
@@ -207,6 +213,7 @@ Examples:
   $ bulwark backup restore latest --node db-1 --target /restore               # on the node, by its agent
   $ bulwark backup restore latest --node db-2 --from-node db-1 --target /srv  # onto a replacement`);
   restoreCmd.action(async (ref: string, flags: RepoFlags & ClientFlags & { target: string; include: string[]; host?: string; node?: string; fromNode?: string; policy?: string; json?: boolean }) => {
+    if (flags.node !== undefined && flags.fleetNode !== undefined) throw new BulwarkError('BAD_REQUEST', '--node restores through the server and the node\'s agent, --fleet-node opens the repository here: give one of them');
     if (flags.node !== undefined) return restoreOnNode(ref, { ...flags, node: flags.node });
     if (flags.fromNode !== undefined || flags.policy !== undefined) throw new BulwarkError('BAD_REQUEST', "--from-node and --policy go with --node (a restore through a node's agent)");
     await withRepository(flags, async (repo) => {

@@ -67,6 +67,7 @@ Examples:
       .description('write a consistent snapshot of the control plane (database and data directory) into a backup repository')
       .option('--data-dir <dir>', 'where the cluster lives', defaultDataDir())
       .option('--db <url>', 'postgres://… when the cluster runs on PostgreSQL (pg_dump must be installed)'),
+    { fleetNode: false },
   )
     .option('-t, --tag <tag>', 'extra tag (repeatable)', collect, [])
     .option('--json', 'print JSON');
@@ -96,6 +97,7 @@ Examples:
       .description('bring a cluster back from a control-plane snapshot, into an empty data directory')
       .option('--data-dir <dir>', 'where the cluster will live', defaultDataDir())
       .option('--db <url>', 'the PostgreSQL database to restore into, for a cluster that ran on PostgreSQL'),
+    { fleetNode: false },
   )
     .option('--snapshot <id>', 'snapshot id (prefix), default: the latest control-plane snapshot', 'latest')
     .option('--force', 'replace a cluster that is already in the data directory')

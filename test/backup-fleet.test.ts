@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalBackend } from '../src/backup/backend/local.js';
 import { dataShard } from '../src/backup/backend/layout.js';
-import { fleetNodeKey, fleetRootKey } from '../src/backup/fleet-keys.js';
+import { fleetNodeKey, fleetNodeLocation, fleetRootKey } from '../src/backup/fleet-keys.js';
 import { walkTree } from '../src/backup/listing.js';
 import { Repository } from '../src/backup/repository.js';
 import type { DrillView, PolicyView, RestoreOutcome, RunNowOutcome, RunView, StatusRow } from '../src/protocol/backup.js';
@@ -69,9 +69,15 @@ async function statusRow(t: TestServer, node: string, policy: string): Promise<S
 }
 
 /** A node's own repository of a policy, opened with the key the operator derives from the policy's key file (no server). */
+/** Where a node's repository of a key-file policy is, and its key, as the operator derives them (no server). */
+async function nodeTarget(policy: string, policyRepo: string, keyFile: string, nodeId: string): Promise<{ path: string; key: Buffer }> {
+  const root = await fleetRootKey({ kind: 'key-file', bytes: await readFile(keyFile) }, policy);
+  return { path: fleetNodeLocation(policyRepo, root, nodeId), key: fleetNodeKey(root, nodeId) };
+}
+
 async function openNodeRepo(policyRepo: string, keyFile: string, nodeId: string): Promise<Repository> {
-  const root = await fleetRootKey({ kind: 'key-file', bytes: await readFile(keyFile) }, policyRepo);
-  return Repository.open(new LocalBackend(join(policyRepo, nodeId)), { kind: 'key-file', bytes: fleetNodeKey(root, nodeId) });
+  const { path, key } = await nodeTarget('db', policyRepo, keyFile, nodeId);
+  return Repository.open(new LocalBackend(path), { kind: 'key-file', bytes: key });
 }
 
 describe('fleet backups', () => {
@@ -129,7 +135,27 @@ describe('fleet backups', () => {
     const emptySelector = await t.api<ErrorJson>('PUT', '/v1/backups/policies/bad', { selector: ' ', paths: [data], schedule: '0 * * * *', repo, credential: { kind: 'password', password: 'long enough' } });
     assert.equal(emptySelector.status, 400);
     assert.equal(emptySelector.json.error.code, 'INVALID_SELECTOR');
+    const keysOnLocal = await bulwark(t, [...base, '--paths', data, '--s3-keys-from-env']);
+    assert.equal(keysOnLocal.code, 2, keysOnLocal.stderr);
+    assert.match(keysOnLocal.stderr, /S3 access keys only apply to an s3:\/\/ repository/);
     assert.equal((await t.api('GET', '/v1/backups/policies/bad')).status, 404, 'nothing was stored');
+    // S3 keys are stored only when asked for, from a file (never quoted back), and kept by an update that leaves them out.
+    const s3Keys = join(work, 's3.env');
+    await writeFile(s3Keys, 'AWS_ACCESS_KEY_ID=AKIAFLEETTEST\nAWS_SECRET_ACCESS_KEY=fleet-s3-secret-marker\n', { mode: 0o600 });
+    const s3Base = ['backup', 'policy', 'set', 's3', '--selector', 'role=none', '--paths', data, '--schedule', '0 * * * *', '--repo', 's3://bulwark-test/fleet', '--s3-endpoint', 'http://127.0.0.1:9'];
+    ok(await bulwark(t, [...s3Base, '--key-file', keyFile]), 'policy set s3 without keys');
+    assert.equal((await t.api<PolicyView>('GET', '/v1/backups/policies/s3')).json.credential.s3Keys, false, 'the shell\'s AWS variables are not taken unasked');
+    ok(await bulwark(t, [...s3Base, '--s3-keys-file', s3Keys]), 'policy set s3 with keys');
+    ok(await bulwark(t, [...s3Base, '--tag', 'x']), 'policy set s3 keeping them');
+    const s3View = await t.api<PolicyView>('GET', '/v1/backups/policies/s3');
+    assert.equal(s3View.json.credential.s3Keys, true);
+    assert.ok(!s3View.body.includes('fleet-s3-secret-marker'));
+    const badKeys = join(work, 's3-bad.env');
+    await writeFile(badKeys, 'AWS_ACCESS_KEY_ID=only-one\n');
+    const refusedKeys = await bulwark(t, [...s3Base, '--s3-keys-file', badKeys]);
+    assert.equal(refusedKeys.code, 2);
+    assert.match(refusedKeys.stderr, /must hold AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=…/);
+    ok(await bulwark(t, ['backup', 'policy', 'rm', 's3']), 'policy rm s3');
   });
 
   it('stores a policy with its credential write-only, and delivers it only to the nodes it matches', async () => {
@@ -193,17 +219,24 @@ describe('fleet backups', () => {
         r.close();
       }
     }
-    const root = await fleetRootKey({ kind: 'key-file', bytes: await readFile(keyFile) }, repo);
-    await assert.rejects(Repository.open(new LocalBackend(join(repo, db2.nodeId)), { kind: 'key-file', bytes: fleetNodeKey(root, db1.nodeId) }), { code: 'BACKUP_KEY_WRONG' }, "db-1's key does not open db-2's repository");
-    await assert.rejects(Repository.open(new LocalBackend(join(repo, db1.nodeId)), { kind: 'key-file', bytes: await readFile(keyFile) }), { code: 'BACKUP_KEY_WRONG' }, 'the policy key itself is no key of a node repository');
+    const one = await nodeTarget('db', repo, keyFile, db1.nodeId);
+    const two = await nodeTarget('db', repo, keyFile, db2.nodeId);
+    assert.ok(one.path.startsWith(join(repo, db1.nodeId) + '/'));
+    await assert.rejects(Repository.open(new LocalBackend(two.path), { kind: 'key-file', bytes: one.key }), { code: 'BACKUP_KEY_WRONG' }, "db-1's key does not open db-2's repository");
+    await assert.rejects(Repository.open(new LocalBackend(one.path), { kind: 'key-file', bytes: await readFile(keyFile) }), { code: 'BACKUP_KEY_WRONG' }, 'the policy key itself is no key of a node repository');
     // The operator's recovery path: the stand-alone CLI, the policy's location and key file, the node's id.
-    const listed = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-node', db2.nodeId, '--json']);
+    const listed = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-policy', 'db', '--fleet-node', db2.nodeId, '--json']);
     ok(listed, 'backup snapshots --fleet-node');
     const db2Snapshots = JSON.parse(listed.stdout) as { host: string }[];
     assert.ok(db2Snapshots.length > 0 && db2Snapshots.every((x) => x.host === db2.nodeId), listed.stdout);
-    const badNode = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-node', '../x']);
+    const badNode = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-policy', 'db', '--fleet-node', '../x']);
     assert.equal(badNode.code, 2, badNode.stderr);
     assert.match(badNode.stderr, /is not a node id/);
+    const noPolicy = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-node', db2.nodeId]);
+    assert.equal(noPolicy.code, 2, noPolicy.stderr);
+    assert.match(noPolicy.stderr, /--fleet-node and --fleet-policy go together/);
+    const wrongPolicy = await run(process.execPath, [CLI, 'backup', 'snapshots', '--repo', repo, '--key-file', keyFile, '--fleet-policy', 'web', '--fleet-node', db2.nodeId]);
+    assert.equal(wrongPolicy.code, 4, `another policy name derives another repository, which is not there: ${wrongPolicy.stderr}`);
     // Retention: each node keeps its newest three (forget runs per host after each backup).
     await waitFor(
       async () => {
@@ -260,6 +293,15 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
     assert.equal(restored.problemCount, 0);
     assert.equal(await readFile(join(fromOther, data, 'app.conf'), 'utf8'), 'version=B\n', "db-2's snapshot, restored on db-1");
     await assert.rejects(readFile(join(fromOther, data, 'sub', 'small.txt')), 'only the included path');
+    // Handing db-2's key to db-1 is audited; a restore of a node's own snapshots hands over nothing.
+    const started = (await t.api<{ entries: { resource: string; details: Record<string, unknown> }[] }>('GET', '/v1/audit?action=backups.restore&limit=100')).json.entries.filter((e) => e.resource.startsWith('/v1/nodes/') && e.details.phase === 'started');
+    assert.deepEqual(
+      started.map((e) => [e.details.host, e.details.crossNode ?? false]).sort(),
+      [
+        [db1.nodeId, false],
+        [db2.nodeId, true],
+      ].sort(),
+    );
 
     for (const [target, why] of [
       ['/', /must not be \/ itself/],
@@ -297,9 +339,13 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
     assert.equal(row?.lastError?.code, 'STORAGE_FAILED');
     assert.equal(row?.lastGoodAt, null);
 
-    // web-1's repository under the db location, made by the operator with the db key file (stand-alone, --fleet-node),
-    // opens with that key only: a policy with another password there fails.
-    ok(await run(process.execPath, [CLI, 'backup', 'init', '--repo', repo, '--key-file', keyFile, '--fleet-node', web1.nodeId]), 'backup init --fleet-node');
+    // A repository where web-1's of the next policy belongs, but under another key (replaced by someone, say): the run fails.
+    const taken = await fleetRootKey({ kind: 'password', password: 'correct horse battery' }, 'broken');
+    const squatted = await Repository.init(new LocalBackend(fleetNodeLocation(repo, taken, web1.nodeId)), { kind: 'key-file', bytes: randomBytes(32) });
+    squatted.close();
+    const initFleet = await run(process.execPath, [CLI, 'backup', 'init', '--repo', repo, '--key-file', keyFile, '--fleet-node', web1.nodeId]);
+    assert.equal(initFleet.code, 2, 'init takes no --fleet-node: agents make their repositories with the key the server sends');
+    assert.match(initFleet.stderr, /unknown option '--fleet-node'/);
     ok(await bulwark(t, ['backup', 'policy', 'set', 'broken', '--selector', 'role=web', '--paths', data, '--schedule', '0 0 1 1 *', '--repo', repo, '--password-file', passFile]), 'policy set wrong password');
     const mark = await t.lastEventId();
     const wrong = await resultOf<RunNowOutcome>(t, '/v1/backups/policies/broken/run', {});
@@ -382,7 +428,7 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
     } finally {
       r.close();
     }
-    const file = await open(join(repo, db1.nodeId, 'data', dataShard(pack), pack), 'r+');
+    const file = await open(join((await nodeTarget('db', repo, keyFile, db1.nodeId)).path, 'data', dataShard(pack), pack), 'r+');
     try {
       const byte = Buffer.alloc(1);
       await file.read(byte, 0, 1, offset);
@@ -402,6 +448,39 @@ await restoreOnNode('latest', { node: 'db-1', target: ${JSON.stringify(target)},
     assert.equal(drill.failures[0]?.path, join(data, 'sub', 'big.bin'));
     const event = await t.waitForEvent('drill.failed', { nodeId: db1.nodeId, afterId: mark });
     assert.deepEqual(event.details.failures, [join(data, 'sub', 'big.bin')]);
+  });
+
+  it('a new credential: each node starts a new repository under a new key; the old one still opens with the old credential', async () => {
+    const before = await nodeTarget('db', repo, keyFile, db1.nodeId);
+    const newKeyFile = join(work, 'db-rotated.key');
+    await writeFile(newKeyFile, randomBytes(64), { mode: 0o600 });
+    ok(await bulwark(t, ['backup', 'policy', 'set', 'db', '--selector', 'role=db', '--paths', data, '--schedule', '0 0 1 1 *', '--repo', repo, '--key-file', newKeyFile, '--max-age', '1h']), 'policy set with a new key file');
+    // Until the node holds the new version, a run still lands in the old repository; the first under the new key creates its own.
+    const created = await waitFor(
+      async () => {
+        const out = await resultOf<RunNowOutcome>(t, '/v1/backups/policies/db/run', { node: 'db-1' });
+        const run = out.nodes[0]?.run;
+        assert.ok(run?.state === 'succeeded', JSON.stringify(out));
+        return run.notes.some((n) => /created the repository/.test(n)) ? run : undefined;
+      },
+      { message: 'a run under the new key', timeoutMs: 30_000 },
+    );
+    const after = await nodeTarget('db', repo, newKeyFile, db1.nodeId);
+    assert.notEqual(after.path, before.path, 'a new epoch');
+    assert.ok(after.path.startsWith(join(repo, db1.nodeId) + '/'), 'under the same node directory');
+    const fresh = await Repository.open(new LocalBackend(after.path), { kind: 'key-file', bytes: after.key });
+    try {
+      assert.deepEqual((await fresh.listSnapshots()).map((x) => x.id), [created.snapshotId]);
+    } finally {
+      fresh.close();
+    }
+    await assert.rejects(Repository.open(new LocalBackend(after.path), { kind: 'key-file', bytes: before.key }), { code: 'BACKUP_KEY_WRONG' }, 'the old node key opens nothing new');
+    const old = await Repository.open(new LocalBackend(before.path), { kind: 'key-file', bytes: before.key });
+    try {
+      assert.ok((await old.listSnapshots()).length > 0, 'the history under the old credential is still there');
+    } finally {
+      old.close();
+    }
   });
 
   it('an agent that is not connected cannot restore or drill: NOT_CONNECTED', async () => {
@@ -440,8 +519,10 @@ describe('fleet backups with a built agent process', () => {
   });
 
   after(async () => {
-    if (agent && agent.exitCode === null) {
+    // A process killed by a signal keeps exitCode null: it has exited all the same.
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
       const exited = new Promise((resolve) => agent?.once('exit', resolve));
+      agent.kill('SIGCONT');
       agent.kill('SIGTERM');
       await exited;
     }
@@ -472,7 +553,32 @@ describe('fleet backups with a built agent process', () => {
     const restored = await resultOf<RestoreOutcome>(t, '/v1/backups/restore', { node: 'proc-1', target: join(work, 'restored') });
     assert.equal(restored.files, 1);
     assert.ok((await readFile(join(work, 'restored', work, 'data', 'f.bin'))).equals(await readFile(join(work, 'data', 'f.bin'))));
-    assert.ok(!output.includes(keyFile.toString('base64')), 'the credential never reaches the agent log');
+    const nodeKey = fleetNodeKey(await fleetRootKey({ kind: 'key-file', bytes: keyFile }, 'proc'), node.id);
+    assert.ok(!output.includes(keyFile.toString('base64')) && !output.includes(nodeKey.toString('base64')), 'neither the credential nor the node key reaches the agent log');
+  });
+
+  it('one caller may have at most 8 restores, drills and runs waiting; the slots come back when they end', async () => {
+    // The service's own entry (on the node), written once the caller's slot is taken; the request's entry names the route.
+    const drillsAudited = async (): Promise<number> =>
+      (await t.api<{ entries: { resource: string }[] }>('GET', '/v1/audit?action=backups.drill&limit=1000')).json.entries.filter((e) => e.resource.startsWith('/v1/nodes/')).length;
+    const before = await drillsAudited();
+    // A stopped agent answers nothing: every request to it waits.
+    assert.ok(agent?.kill('SIGSTOP'));
+    const waiting = Array.from({ length: 8 }, () => t.api('POST', '/v1/backups/drills', { node: 'proc-1' }));
+    await waitFor(async () => (await drillsAudited()) >= before + 8 || undefined, { message: 'eight drills started' });
+    const ninth = await t.api<ErrorJson>('POST', '/v1/backups/restore', { node: 'proc-1', target: join(work, 'restored-9') });
+    assert.equal(ninth.status, 429, ninth.body);
+    assert.equal(ninth.json.error.code, 'RATE_LIMITED');
+    assert.match(ninth.json.error.message, /8 restores, drills and backup runs in flight/);
+    const exited = new Promise((resolve) => agent?.once('exit', resolve));
+    agent?.kill('SIGKILL');
+    await exited;
+    for (const res of await Promise.all(waiting)) {
+      assert.equal(res.status, 200);
+      assert.equal((outcomeOf(res.body) as { code?: string }).code, 'DISCONNECTED', res.body);
+    }
+    const after = await t.api<ErrorJson>('POST', '/v1/backups/drills', { node: 'proc-1' });
+    assert.equal(after.json.error.code, 'NOT_CONNECTED', `the slots are free again: refused for the node, not the caller (${after.body})`);
   });
 });
 

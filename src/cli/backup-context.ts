@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { BulwarkError } from '../core/errors.js';
+import { POLICY_NAME_PATTERN } from '../protocol/backup.js';
 import { openBackend } from '../backup/backend/open.js';
 import { fleetNodeKey, fleetNodeLocation, fleetRootKey } from '../backup/fleet-keys.js';
 import type { Credential } from '../backup/key-file.js';
@@ -16,6 +17,8 @@ export interface RepoFlags {
   s3Endpoint?: string;
   /** A fleet node's own repository inside the policy repository `repo`, opened with the key derived from the policy's credential. */
   fleetNode?: string;
+  /** With fleetNode: the policy's name (its node keys are derived from it and the credential). */
+  fleetPolicy?: string;
 }
 
 /** Exit status of a command that finished but left some files out (unreadable on backup, damaged on restore). */
@@ -28,20 +31,39 @@ export function addRepoFlags(cmd: Command, options: { fleetNode?: boolean } = {}
     .option('--key-file <file>', 'open the repository with a key file instead of a password')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint, e.g. http://minio:9000 (default: $AWS_ENDPOINT_URL_S3)');
   if (options.fleetNode === false) return cmd;
-  return cmd.option('--fleet-node <id>', "a fleet node's own repository: --repo is the policy's repository, the password or key file the policy's; no server needed");
-}
-
-function givenLocation(flags: RepoFlags): string {
-  const location = flags.repo ?? process.env.BULWARK_BACKUP_REPO;
-  if (!location) throw new BulwarkError('BAD_REQUEST', 'which repository? give --repo DIR or --repo s3://bucket/prefix (or set BULWARK_BACKUP_REPO)');
-  return location;
+  return cmd
+    .option('--fleet-node <id>', "a fleet node's own repository, without the server: --repo, the password or key file are the policy's (with --fleet-policy)")
+    .option('--fleet-policy <name>', 'with --fleet-node: the name of the backup policy');
 }
 
 export function repoLocation(flags: RepoFlags): string {
   // The AWS SDK warns on every run that its releases after 2026 want Node 22: noise for a backup command on Node 20.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const location = givenLocation(flags);
-  return flags.fleetNode === undefined ? location : fleetNodeLocation(canonicalRepoLocation(location), flags.fleetNode);
+  const location = flags.repo ?? process.env.BULWARK_BACKUP_REPO;
+  if (!location) throw new BulwarkError('BAD_REQUEST', 'which repository? give --repo DIR or --repo s3://bucket/prefix (or set BULWARK_BACKUP_REPO)');
+  return location;
+}
+
+/**
+ * Where the repository is and what opens it: the flags as given, or with
+ * --fleet-node a fleet node's own repository and key, derived as the server
+ * does (src/backup/fleet-keys.ts) from the policy's name and credential.
+ */
+async function repositoryTarget(flags: RepoFlags): Promise<{ location: string; credential: Credential }> {
+  const location = repoLocation(flags);
+  if (flags.fleetNode === undefined && flags.fleetPolicy === undefined) return { location, credential: await credentialFrom(flags) };
+  if (flags.fleetNode === undefined || flags.fleetPolicy === undefined) {
+    throw new BulwarkError('BAD_REQUEST', '--fleet-node and --fleet-policy go together: the node id and the name of its backup policy (`bulwark backup status --json` shows both)');
+  }
+  if (!POLICY_NAME_PATTERN.test(flags.fleetPolicy)) throw new BulwarkError('BAD_REQUEST', `--fleet-policy ${JSON.stringify(flags.fleetPolicy.slice(0, 64))} is not a policy name`);
+  const given = await credentialFrom(flags);
+  const root = await fleetRootKey(given, flags.fleetPolicy);
+  try {
+    return { location: fleetNodeLocation(canonicalRepoLocation(location), root, flags.fleetNode), credential: { kind: 'key-file', bytes: fleetNodeKey(root, flags.fleetNode) } };
+  } finally {
+    root.fill(0);
+    if (given.kind === 'key-file') given.bytes.fill(0);
+  }
 }
 
 async function readSecretFile(file: string, what: string): Promise<Buffer> {
@@ -63,19 +85,6 @@ function passwordFromFile(bytes: Buffer): string {
  * repository for good).
  */
 export async function credentialFrom(flags: RepoFlags, purpose: 'open' | 'create' = 'open'): Promise<Credential> {
-  const given = await givenCredential(flags, purpose);
-  if (flags.fleetNode === undefined) return given;
-  // The same derivation the server uses for the node (src/backup/fleet-keys.ts): the policy's credential opens every node's repository.
-  const root = await fleetRootKey(given, canonicalRepoLocation(givenLocation(flags)));
-  try {
-    return { kind: 'key-file', bytes: fleetNodeKey(root, flags.fleetNode) };
-  } finally {
-    root.fill(0);
-    if (given.kind === 'key-file') given.bytes.fill(0);
-  }
-}
-
-async function givenCredential(flags: RepoFlags, purpose: 'open' | 'create'): Promise<Credential> {
   if (flags.keyFile !== undefined) return { kind: 'key-file', bytes: await readSecretFile(flags.keyFile, 'key file') };
   const file = flags.passwordFile ?? process.env.BULWARK_BACKUP_PASSWORD_FILE;
   if (file !== undefined) return { kind: 'password', password: passwordFromFile(await readSecretFile(file, 'password file')) };
@@ -107,9 +116,10 @@ export async function newCredentialFrom(flags: { newPasswordFile?: string; newKe
 
 /** Opens the repository the flags name; the caller closes it (which wipes its keys). */
 export async function openRepository(flags: RepoFlags): Promise<Repository> {
-  const backend = openBackend(repoLocation(flags), flags.s3Endpoint === undefined ? {} : { s3Endpoint: flags.s3Endpoint });
+  const { location, credential } = await repositoryTarget(flags);
+  const backend = openBackend(location, flags.s3Endpoint === undefined ? {} : { s3Endpoint: flags.s3Endpoint });
   try {
-    return await Repository.open(backend, await credentialFrom(flags));
+    return await Repository.open(backend, credential);
   } catch (err) {
     await backend.close();
     throw err;

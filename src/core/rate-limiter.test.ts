@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from './clock.js';
-import { FailureLimiter } from './rate-limiter.js';
+import { ConcurrencyLimiter, FailureLimiter } from './rate-limiter.js';
 
 const WINDOW = 60_000;
 
@@ -81,4 +81,21 @@ test('pruning drops stale keys first and keeps a key still inside its window whi
   l.fail('c');
   assert.equal(l.retryAfter('stale'), 0);
   assert.equal(l.retryAfter('active'), WINDOW - 2_000);
+});
+
+test('a concurrency limiter caps what one key has in flight, per key, until released', () => {
+  const limiter = new ConcurrencyLimiter({ max: 2, what: 'restores' });
+  const a1 = limiter.acquire('alice');
+  const a2 = limiter.acquire('alice');
+  assert.throws(() => limiter.acquire('alice'), (err: Error & { code?: string }) => err.code === 'RATE_LIMITED' && /2 restores in flight/.test(err.message));
+  const b1 = limiter.acquire('bob');
+  assert.equal(limiter.count('bob'), 1, 'keys are counted separately');
+  a1();
+  a1();
+  assert.equal(limiter.count('alice'), 1, 'a release called twice counts once');
+  const a3 = limiter.acquire('alice');
+  a2();
+  a3();
+  b1();
+  assert.equal(limiter.count('alice') + limiter.count('bob'), 0);
 });

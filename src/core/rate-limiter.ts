@@ -1,4 +1,5 @@
 import type { Clock } from './clock.js';
+import { BulwarkError } from './errors.js';
 
 /**
  * Counts failures per key (a source address, an account) in a sliding window and
@@ -137,5 +138,37 @@ export class BackoffLimiter {
 
   #prune(now: number): void {
     for (const [key, s] of this.#state) if (now - s.last > this.opts.capMs * 2) this.#state.delete(key);
+  }
+}
+
+/**
+ * Caps the operations one key (a caller) has in flight at once. `acquire`
+ * returns the release (safe to call twice), or throws RATE_LIMITED naming what
+ * is capped; keys with nothing in flight take no memory.
+ */
+export class ConcurrencyLimiter {
+  readonly #inFlight = new Map<string, number>();
+
+  constructor(private readonly opts: { max: number; what: string }) {}
+
+  acquire(key: string): () => void {
+    const now = this.#inFlight.get(key) ?? 0;
+    if (now >= this.opts.max) {
+      throw new BulwarkError('RATE_LIMITED', `you have ${this.opts.max} ${this.opts.what} in flight already; wait for one to finish`, { retryAfterMs: 5000 });
+    }
+    this.#inFlight.set(key, now + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.#inFlight.get(key) ?? 1) - 1;
+      if (left <= 0) this.#inFlight.delete(key);
+      else this.#inFlight.set(key, left);
+    };
+  }
+
+  /** Operations of `key` in flight now. */
+  count(key: string): number {
+    return this.#inFlight.get(key) ?? 0;
   }
 }

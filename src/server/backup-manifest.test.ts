@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parseSelector } from '../core/labels.js';
 import { BACKUP_LIMITS, BackupPoliciesSchema } from '../protocol/backup.js';
 import type { BackupPolicyRecord } from '../store/backup-policies.js';
-import { fleetNodeKey } from '../backup/fleet-keys.js';
+import { fleetNodeKey, fleetNodeLocation } from '../backup/fleet-keys.js';
 import { buildBackupManifest, decodePolicySecret, encodePolicySecret, policyBase, type ManifestPolicy } from './backup-manifest.js';
 
 function record(over: Partial<BackupPolicyRecord> = {}): BackupPolicyRecord {
@@ -65,8 +65,9 @@ test('each node gets its own repository and its own key, never the policy creden
   const policies: ManifestPolicy[] = [{ selector: parseSelector('role=db'), base: policyBase(record(), secret.s3), root }];
   const one = buildBackupManifest('node_aaaa', { role: 'db' }, policies).message.policies[0];
   const two = buildBackupManifest('node_bbbb', { role: 'db' }, policies).message.policies[0];
-  assert.equal(one?.repo, 's3://backups/db/node_aaaa');
-  assert.equal(two?.repo, 's3://backups/db/node_bbbb');
+  assert.equal(one?.repo, fleetNodeLocation('s3://backups/db', root, 'node_aaaa'));
+  assert.match(one?.repo ?? '', /^s3:\/\/backups\/db\/node_aaaa\/[0-9a-f]{16}$/);
+  assert.equal(two?.repo, fleetNodeLocation('s3://backups/db', root, 'node_bbbb'));
   assert.deepEqual(one?.credential, { kind: 'key-file', keyFile: fleetNodeKey(root, 'node_aaaa').toString('base64') });
   assert.notDeepEqual(one?.credential, two?.credential);
   assert.equal(JSON.stringify([one, two]).includes(secret.credential.password), false);
@@ -79,17 +80,17 @@ test('a node gets the policies whose selector matches its labels, oldest first, 
     { selector: parseSelector('role in (db, web)'), base: policyBase(record({ name: 'etc' }), secret.s3), root },
     { selector: parseSelector('role=web'), base: policyBase(record({ name: 'web' }), secret.s3), root },
   ];
-  const { message, dropped } = buildBackupManifest('db-1', { role: 'db' }, policies);
+  const { message, dropped } = buildBackupManifest('node_dbone', { role: 'db' }, policies);
   assert.equal(dropped, 0);
-  assert.equal(message.host, 'db-1');
+  assert.equal(message.host, 'node_dbone');
   assert.deepEqual(
     message.policies.map((p) => p.name),
     ['db', 'etc'],
   );
   assert.equal(BackupPoliciesSchema.safeParse(message).success, true, 'what the server sends is what the agent accepts');
-  assert.deepEqual(buildBackupManifest('x', { role: 'mail' }, policies).message.policies, [], 'nothing matches: an empty list, which stops every policy on the node');
+  assert.deepEqual(buildBackupManifest('node_x', { role: 'mail' }, policies).message.policies, [], 'nothing matches: an empty list, which stops every policy on the node');
   const many = Array.from({ length: BACKUP_LIMITS.maxPoliciesPerNode + 3 }, (_, i) => ({ selector: parseSelector('role=db'), base: policyBase(record({ name: `p${i}` }), secret.s3), root }));
-  const capped = buildBackupManifest('db-1', { role: 'db' }, many);
+  const capped = buildBackupManifest('node_dbone', { role: 'db' }, many);
   assert.equal(capped.message.policies.length, BACKUP_LIMITS.maxPoliciesPerNode);
   assert.equal(capped.dropped, 3);
   assert.equal(capped.message.policies[0]?.name, 'p0');

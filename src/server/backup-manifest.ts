@@ -6,13 +6,22 @@ import { fleetNodeKey, fleetNodeLocation } from '../backup/fleet-keys.js';
 import { BACKUP_LIMITS, RepoCredentialSchema, S3CredentialsSchema, type BackupPolicies, type PolicyItem, type RepoCredential, type S3Credentials } from '../protocol/backup.js';
 import type { BackupPolicyRecord } from '../store/backup-policies.js';
 
-/** What is encrypted in a policy's one credential column: the repository credential and, for S3, the access keys. */
+/**
+ * What is encrypted in a policy's one credential column: the policy's
+ * credential, the root of its node keys derived from it (base64; absent in
+ * policies stored before node keys), and for S3 the access keys.
+ */
 export interface PolicySecret {
   credential: RepoCredential;
+  root?: string;
   s3?: S3Credentials;
 }
 
-const PolicySecretSchema = z.strictObject({ credential: RepoCredentialSchema, s3: S3CredentialsSchema.optional() });
+const PolicySecretSchema = z.strictObject({
+  credential: RepoCredentialSchema,
+  root: z.string().regex(/^[A-Za-z0-9+/]{43}=$/).optional(),
+  s3: S3CredentialsSchema.optional(),
+});
 
 export function encodePolicySecret(secret: PolicySecret): Buffer {
   return Buffer.from(canonicalJson(secret), 'utf8');
@@ -56,7 +65,7 @@ export function policyBase(record: BackupPolicyRecord, s3: S3Credentials | undef
 export function nodeRepository(policy: Pick<ManifestPolicy, 'base' | 'root'>, nodeId: string): Pick<PolicyItem, 'repo' | 'credential'> {
   const key = fleetNodeKey(policy.root, nodeId);
   try {
-    return { repo: fleetNodeLocation(policy.base.repo, nodeId), credential: { kind: 'key-file', keyFile: key.toString('base64') } };
+    return { repo: fleetNodeLocation(policy.base.repo, policy.root, nodeId), credential: { kind: 'key-file', keyFile: key.toString('base64') } };
   } finally {
     key.fill(0);
   }

@@ -38,6 +38,9 @@ test('a valid policy comes back normalised, with max-age twice the schedule inte
 
 test('a policy is refused, naming what is wrong', () => {
   rejects(() => checkPolicy(input({ selector: ' ' }), NOW), 'INVALID_SELECTOR', /empty/);
+  const deep = (length: number): string => `/${Array.from({ length: Math.ceil(length / 100) }, () => 'r'.repeat(99)).join('/')}`.slice(0, length).replace(/\/$/, 'x');
+  rejects(() => checkPolicy(input({ repo: deep(938) }), NOW), 'BAD_REQUEST', /--repo is 938 characters; .* at most 937/);
+  assert.equal(checkPolicy(input({ repo: deep(937) }), NOW).repo.length, 937, 'room left for every node location');
   rejects(() => checkPolicy(input({ selector: 'role in (' }), NOW), 'INVALID_SELECTOR', /./);
   rejects(() => checkPolicy(input({ schedule: 'hourly-ish' }), NOW), 'INVALID_SCHEDULE', /--schedule "hourly-ish" is not a cron expression/);
   rejects(() => checkPolicy(input({ drillSchedule: '61 * * * *' }), NOW), 'INVALID_SCHEDULE', /--drill-schedule/);

@@ -4,7 +4,8 @@ import { compileExcludes } from '../backup/exclude.js';
 import { validateRetentionPolicy } from '../backup/retention.js';
 import { BulwarkError } from '../core/errors.js';
 import { parseSelector } from '../core/labels.js';
-import { absolutePathProblem, type PolicyInput } from '../protocol/backup.js';
+import { FLEET_LOCATION_SUFFIX_MAX } from '../backup/fleet-keys.js';
+import { absolutePathProblem, BACKUP_LIMITS, type PolicyInput } from '../protocol/backup.js';
 import type { BackupPolicyRecord } from '../store/backup-policies.js';
 
 /** Backup schedules are UTC, like audit schedules; five fields, or six with seconds first. */
@@ -110,6 +111,10 @@ export function checkPolicy(input: PolicyInput, now: number): CheckedPolicy {
   parseBackupCron(input.schedule).stop();
   if (input.drillSchedule !== undefined) parseBackupCron(input.drillSchedule, '--drill-schedule').stop();
   const repo = canonicalRepoLocation(input.repo);
+  // Each node's repository is this location plus its id and epoch, and must still fit the protocol's bound.
+  if (repo.length > BACKUP_LIMITS.maxRepoLength - FLEET_LOCATION_SUFFIX_MAX) {
+    throw new BulwarkError('BAD_REQUEST', `--repo is ${repo.length} characters; a policy's repository location may have at most ${BACKUP_LIMITS.maxRepoLength - FLEET_LOCATION_SUFFIX_MAX}`);
+  }
   const s3 = repo.startsWith('s3://');
   if (!s3 && input.s3Endpoint !== undefined) throw new BulwarkError('BAD_REQUEST', '--s3-endpoint only applies to an s3:// repository');
   if (!s3 && input.s3Credentials !== undefined) throw new BulwarkError('BAD_REQUEST', 'S3 access keys only apply to an s3:// repository');

@@ -7,6 +7,7 @@ import { canonicalJson } from '../core/canonical-json.js';
 import type { Clock } from '../core/clock.js';
 import { BulwarkError, isBulwarkError, isErrorCode } from '../core/errors.js';
 import { newId } from '../core/ids.js';
+import { ConcurrencyLimiter } from '../core/rate-limiter.js';
 import { matchesSelector, parseSelector, type Labels, type Selector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
 import type { RecordCipher } from '../keyring/record-cipher.js';
@@ -63,6 +64,8 @@ const REFRESH_MS = 60_000;
 export const DEFAULT_BACKUP_SWEEP_MS = 60_000;
 /** Past a restore's, drill's or run's own timeout, how long the answer is still waited for. */
 const ANSWER_GRACE_MS = 30_000;
+/** Restores, drills and on-demand runs one caller may have waiting at once (per replica). */
+export const MAX_REQUESTS_PER_CALLER = 8;
 const NODES_CHUNK = 500;
 
 export interface BackupServiceDeps {
@@ -126,6 +129,9 @@ export class BackupService implements SessionBackups {
   readonly #nodes = new Map<string, Promise<CachedNode | null>>();
   readonly #manifests = new Map<string, CachedManifest>();
   readonly #overfull = new Set<string>();
+  readonly #legacyWarned = new Set<string>();
+  /** Restores, drills and runs in flight per caller on this replica. */
+  readonly #perCaller = new ConcurrencyLimiter({ max: MAX_REQUESTS_PER_CALLER, what: 'restores, drills and backup runs' });
   /** Who asked for each drill in flight through this replica, by request id. */
   readonly #drillRequesters = new Map<string, string>();
   readonly #unsubscribe: (() => void)[];
@@ -171,7 +177,6 @@ export class BackupService implements SessionBackups {
     clearInterval(this.#refreshTimer);
     clearInterval(this.#sweepTimer);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
-    for (const cached of this.#items.values()) cached.policy.root.fill(0);
     this.#items.clear();
     this.#snapshot = undefined;
     this.#manifests.clear();
@@ -208,7 +213,10 @@ export class BackupService implements SessionBackups {
       const credential = input.credential ?? previous?.credential;
       if (!credential) throw new BulwarkError('INTERNAL', 'the stored credential of the policy is missing');
       const s3 = s3Repo ? (input.s3Credentials ?? previous?.s3) : undefined;
-      secret = { credential, ...(s3 === undefined ? {} : { s3 }) };
+      // The root is derived once, here (a password costs a second of scrypt), and kept sealed with the credential.
+      const kept = input.credential === undefined ? previous?.root : undefined;
+      const root = kept ?? (await policyRoot(credential, name)).toString('base64');
+      secret = { credential, root, ...(s3 === undefined ? {} : { s3 }) };
       secretChanged = true;
     }
     const id = existing?.id ?? newId('bkp');
@@ -347,7 +355,11 @@ export class BackupService implements SessionBackups {
    * returned promise settles with the node's answer. Errors before the start
    * are thrown at once, so the API can answer them with a status.
    */
-  async restore(principal: Principal, input: RestoreInput, ctx: RequestContext): Promise<{ outcome: Promise<RestoreOutcome> }> {
+  restore(principal: Principal, input: RestoreInput, ctx: RequestContext): Promise<{ outcome: Promise<RestoreOutcome> }> {
+    return this.#limited(principal, () => this.#startRestore(principal, input, ctx));
+  }
+
+  async #startRestore(principal: Principal, input: RestoreInput, ctx: RequestContext): Promise<{ outcome: Promise<RestoreOutcome> }> {
     const may = await this.deps.access.nodeFilter(principal, 'backups', 'restore');
     const node = await this.#liveNode(input.node, may);
     const from = input.fromNode === undefined ? node : await this.#liveNode(input.fromNode, may, true);
@@ -357,7 +369,7 @@ export class BackupService implements SessionBackups {
     const details = { node: node.name, policy: policy.name, host: from.id, snapshot: input.snapshot, target: input.target, include: input.include.length };
     // Another node's snapshots are in its own repository, under its own key: this restore hands that key to this node (audited).
     const source = from.id === node.id ? undefined : await this.#nodeRepositoryOf(policy, from.id);
-    await this.#audit(principal.actor, 'backups.restore', resource, ctx, 'success', { phase: 'started', ...details, ...(source ? { sourceKeyDelivered: true } : {}) });
+    await this.#audit(principal.actor, 'backups.restore', resource, ctx, 'success', { phase: 'started', ...details, ...(source ? { crossNode: true } : {}) });
     const timeoutMs = input.timeoutSeconds * 1000;
     const outcome = this.#ask(session, node, timeoutMs, {
       type: 'backup_restore',
@@ -410,7 +422,11 @@ export class BackupService implements SessionBackups {
   }
 
   /** Checks a drill and starts it; the promise settles with the recorded drill. */
-  async drill(principal: Principal, input: DrillInput, ctx: RequestContext): Promise<{ outcome: Promise<DrillView> }> {
+  drill(principal: Principal, input: DrillInput, ctx: RequestContext): Promise<{ outcome: Promise<DrillView> }> {
+    return this.#limited(principal, () => this.#startDrill(principal, input, ctx));
+  }
+
+  async #startDrill(principal: Principal, input: DrillInput, ctx: RequestContext): Promise<{ outcome: Promise<DrillView> }> {
     const may = await this.deps.access.nodeFilter(principal, 'backups', 'drill');
     const node = await this.#liveNode(input.node, may);
     const policy = await this.#policyFor(node, input.policy);
@@ -432,7 +448,11 @@ export class BackupService implements SessionBackups {
   }
 
   /** Runs a policy's backup now on its nodes in the caller's scope (or one of them); waits for the runs unless told not to. */
-  async runNow(principal: Principal, name: string, input: RunNowInput, ctx: RequestContext): Promise<{ outcome: Promise<RunNowOutcome> }> {
+  runNow(principal: Principal, name: string, input: RunNowInput, ctx: RequestContext): Promise<{ outcome: Promise<RunNowOutcome> }> {
+    return this.#limited(principal, () => this.#startRun(principal, name, input, ctx));
+  }
+
+  async #startRun(principal: Principal, name: string, input: RunNowInput, ctx: RequestContext): Promise<{ outcome: Promise<RunNowOutcome> }> {
     const may = await this.deps.access.nodeFilter(principal, 'backups', 'run');
     const policy = await getPolicyByName(this.deps.store.db, name);
     const selector = policy && safeSelector(policy.selector);
@@ -468,6 +488,22 @@ export class BackupService implements SessionBackups {
       }
     });
     return { outcome: Promise.all(perNode).then((nodes) => ({ policy: name, nodes })) };
+  }
+
+  /**
+   * Holds one of the caller's slots for restores, drills and runs asked for
+   * until the outcome settles: each holds a node's agent (and for long
+   * timeouts, the server's request) for up to a day.
+   */
+  async #limited<T>(principal: Principal, start: () => Promise<{ outcome: Promise<T> }>): Promise<{ outcome: Promise<T> }> {
+    const release = this.#perCaller.acquire(principal.actor);
+    try {
+      const { outcome } = await start();
+      return { outcome: outcome.finally(release) };
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   /** Sends a request on a node's channel and waits for its answer, the channel's loss (DISCONNECTED) or the deadline (TIMEOUT). */
@@ -750,9 +786,10 @@ export class BackupService implements SessionBackups {
   }
 
   /**
-   * Every policy as nodes receive it; a credential is decrypted, and the root
-   * of its node keys derived (one scrypt for a password), once per version of
-   * its policy. Fails whole: a partial list would stop policies on the nodes.
+   * Every policy as nodes receive it; a credential is decrypted once per
+   * version of its policy. Fails whole: a partial list would stop policies on
+   * the nodes. Roots are never wiped here: a snapshot built before may still
+   * be deriving node keys from one (they go with the last reference).
    */
   async #buildSnapshot(): Promise<Snapshot> {
     const records = await listPolicies(this.deps.store.db);
@@ -765,20 +802,28 @@ export class BackupService implements SessionBackups {
       let cached = this.#items.get(record.id);
       if (!cached || cached.key !== key) {
         const secret = await this.#decryptSecret(record);
-        cached?.policy.root.fill(0);
-        cached = { key, policy: { base: policyBase(record, secret.s3), root: await policyRoot(secret, record.repo) } };
+        cached = { key, policy: { base: policyBase(record, secret.s3), root: await this.#rootOf(record, secret) } };
         this.#items.set(record.id, cached);
       }
       policies.push({ selector, ...cached.policy });
       versions.push([selector.source, cached.policy.base, key]);
     }
     const ids = new Set(records.map((r) => r.id));
-    for (const [id, cached] of this.#items) {
-      if (ids.has(id)) continue;
-      cached.policy.root.fill(0);
-      this.#items.delete(id);
-    }
+    for (const id of this.#items.keys()) if (!ids.has(id)) this.#items.delete(id);
     return { policies, hash: sha256Hex(canonicalJson(versions)) };
+  }
+
+  /** The stored root of a policy's node keys; derived (and warned about) for a policy stored before node keys. */
+  async #rootOf(record: BackupPolicyRecord, secret: PolicySecret): Promise<Buffer> {
+    if (secret.root !== undefined) return Buffer.from(secret.root, 'base64');
+    if (!this.#legacyWarned.has(record.id)) {
+      this.#legacyWarned.add(record.id);
+      this.deps.log.warn(
+        { policy: record.name },
+        'backup policy was stored before per-node keys: its nodes were sent its credential itself, so any of them can derive the others\' keys; give it a new credential (bulwark backup policy set … --password-file/--key-file)',
+      );
+    }
+    return policyRoot(secret.credential, record.name);
   }
 
   #nodeOf(nodeId: string): Promise<CachedNode | null> {
@@ -851,11 +896,11 @@ function firstNodeScopedDeny(roles: readonly Role[], request: { resource: string
   return undefined;
 }
 
-/** The root of a policy's node keys, from its credential and repository location (src/backup/fleet-keys.ts). */
-async function policyRoot(secret: PolicySecret, repo: string): Promise<Buffer> {
-  const credential: Credential = secret.credential.kind === 'password' ? { kind: 'password', password: secret.credential.password } : { kind: 'key-file', bytes: Buffer.from(secret.credential.keyFile, 'base64') };
+/** The root of a policy's node keys, from its credential and name (src/backup/fleet-keys.ts). */
+async function policyRoot(repoCredential: RepoCredential, policyName: string): Promise<Buffer> {
+  const credential: Credential = repoCredential.kind === 'password' ? { kind: 'password', password: repoCredential.password } : { kind: 'key-file', bytes: Buffer.from(repoCredential.keyFile, 'base64') };
   try {
-    return await fleetRootKey(credential, repo);
+    return await fleetRootKey(credential, policyName);
   } finally {
     if (credential.kind === 'key-file') credential.bytes.fill(0);
   }

@@ -6,10 +6,11 @@ import { BackupsClient } from '../../client/backups-client.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { BulwarkError, isErrorCode } from '../../core/errors.js';
 import { parseSelector } from '../../core/labels.js';
-import { BACKUP_LIMITS, type DrillView, type PolicyInput, type PolicyView, type Retention, type RunView, type StatusRow } from '../../protocol/backup.js';
+import { BACKUP_LIMITS, type DrillView, type PolicyInput, type PolicyView, type Retention, type RunView, type S3Credentials, type StatusRow } from '../../protocol/backup.js';
 import { credentialFrom, formatBytes, formatSeconds, PARTIAL_EXIT } from '../backup-context.js';
 import { clientFrom, type ClientFlags } from '../context.js';
 import { ago, clean, isoTime, printJson, printTable } from '../output.js';
+import { readS3KeysFile } from '../s3-keys-file.js';
 import { addClientFlags } from './token.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -109,6 +110,8 @@ interface PolicySetFlags extends ClientFlags, RetentionFlags {
   schedule: string;
   repo: string;
   s3Endpoint?: string;
+  s3KeysFile?: string;
+  s3KeysFromEnv?: boolean;
   passwordFile?: string;
   keyFile?: string;
   prune?: boolean;
@@ -128,6 +131,21 @@ function retentionFrom(flags: PolicySetFlags): Retention | undefined {
   return { ...policy };
 }
 
+/**
+ * The S3 keys to store with a policy, only when asked for: taken silently from
+ * the shell, an operator's own (often broad) keys would end up on every node.
+ */
+async function s3KeysFrom(flags: PolicySetFlags): Promise<S3Credentials | undefined> {
+  if (flags.s3KeysFile === undefined && flags.s3KeysFromEnv !== true) return undefined;
+  if (flags.s3KeysFile !== undefined && flags.s3KeysFromEnv === true) throw new BulwarkError('BAD_REQUEST', 'give --s3-keys-file or --s3-keys-from-env, not both');
+  if (!/^s3:/i.test(flags.repo.trim())) throw new BulwarkError('BAD_REQUEST', 'S3 access keys only apply to an s3:// repository');
+  if (flags.s3KeysFile !== undefined) return readS3KeysFile(flags.s3KeysFile);
+  const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
+  const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
+  if (!accessKeyId || !secretAccessKey) throw new BulwarkError('BAD_REQUEST', '--s3-keys-from-env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set');
+  return { accessKeyId, secretAccessKey };
+}
+
 async function policyInput(flags: PolicySetFlags): Promise<Parameters<BackupsClient['setPolicy']>[1]> {
   parseSelector(flags.selector);
   if (flags.passwordFile !== undefined && flags.keyFile !== undefined) throw new BulwarkError('BAD_REQUEST', 'give --password-file or --key-file, not both');
@@ -144,9 +162,7 @@ async function policyInput(flags: PolicySetFlags): Promise<Parameters<BackupsCli
     const c = await credentialFrom({ passwordFile: flags.passwordFile });
     if (c.kind === 'password') credential = { kind: 'password', password: c.password };
   }
-  const s3 = /^s3:/i.test(flags.repo.trim());
-  const keyId = process.env.AWS_ACCESS_KEY_ID;
-  const secret = process.env.AWS_SECRET_ACCESS_KEY;
+  const s3Credentials = await s3KeysFrom(flags);
   const retention = retentionFrom(flags);
   const drillSample = wholeNumber('--drill-sample', flags.drillSample, 1, BACKUP_LIMITS.maxDrillSample);
   return {
@@ -161,7 +177,7 @@ async function policyInput(flags: PolicySetFlags): Promise<Parameters<BackupsCli
     repo: flags.repo,
     ...(flags.s3Endpoint === undefined ? {} : { s3Endpoint: flags.s3Endpoint }),
     ...(credential === undefined ? {} : { credential }),
-    ...(s3 && keyId && secret ? { s3Credentials: { accessKeyId: keyId, secretAccessKey: secret } } : {}),
+    ...(s3Credentials === undefined ? {} : { s3Credentials }),
     ...(retention === undefined ? {} : { retention }),
     prune: flags.prune === true,
     ...(flags.drillSchedule === undefined ? {} : { drillSchedule: flags.drillSchedule }),
@@ -273,6 +289,8 @@ export function registerBackupFleet(program: Command): void {
     .requiredOption('--schedule <cron>', 'when to back up, cron in UTC: "0 * * * *" hourly (a sixth, leading field is seconds)')
     .requiredOption('--repo <location>', 'repository as the nodes reach it: an absolute directory or s3://bucket/prefix')
     .option('--s3-endpoint <url>', 'S3-compatible endpoint, e.g. http://minio:9000')
+    .option('--s3-keys-file <file>', 'S3 access keys the nodes use (AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=… lines); kept when an update leaves them out')
+    .option('--s3-keys-from-env', 'take the S3 access keys from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of this shell')
     .option('--password-file <file>', 'repository password (first line of the file); needed to create a policy')
     .option('--key-file <file>', 'repository key file instead of a password')
     .option('--keep-last <n>', 'after each backup keep the newest n snapshots of the node')
@@ -294,16 +312,17 @@ export function registerBackupFleet(program: Command): void {
     `
 The credential is sent to the server, stored encrypted by its keyring, and
 delivered only to the matching nodes' agents over their mTLS channel; no API
-answer shows it. For an s3:// repository, AWS_ACCESS_KEY_ID and
-AWS_SECRET_ACCESS_KEY of this shell are stored with it. Without --keep-* the
+answer shows it. For an s3:// repository, the access keys of --s3-keys-file
+(or --s3-keys-from-env) are stored with it the same way; without either the
+agents use their own (environment, instance role). Without --keep-* the
 nodes never forget snapshots. The agent creates the repository on its first
 backup if it does not exist.
 
 Examples:
   $ bulwark backup policy set db --selector role=db --paths /var/lib/postgresql,/etc/postgresql \\
       --schedule "0 * * * *" --repo /mnt/backups/db --password-file db.pass --keep-hourly 24 --keep-daily 7 --prune
-  $ AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=… bulwark backup policy set web --selector tier=web --paths /etc \\
-      --schedule "30 2 * * *" --repo s3://backups/web --s3-endpoint http://minio:9000 --key-file web.key --drill-schedule "0 4 * * 0"`,
+  $ bulwark backup policy set web --selector tier=web --paths /etc --schedule "30 2 * * *" \\
+      --repo s3://backups/web --s3-endpoint http://minio:9000 --s3-keys-file web-s3.env --key-file web.key --drill-schedule "0 4 * * 0"`,
   );
   set.action(async (name: string, flags: PolicySetFlags) => {
     const saved = await (await backupsClient(flags)).setPolicy(name, await policyInput(flags));

@@ -70,13 +70,14 @@ Examples:
   $ bulwark backup check --read-data-subset 10%
 
 Fleet policies keep each node's backups in its own repository (the policy's
-location + "/" + node id) under its own key, derived from the policy's password
-or key file. Open one without the server with --fleet-node:
-  $ bulwark backup snapshots --repo /srv/backups/db --password-file db.pass --fleet-node node_k3vq2xh4
-  $ bulwark backup restore latest --repo /srv/backups/db --password-file db.pass --fleet-node node_k3vq2xh4 --target /restore`,
+location + "/" + node id + "/" + epoch) under its own key, derived from the
+policy's name and password or key file. Open one without the server:
+  $ bulwark backup snapshots --repo /srv/backups/db --password-file db.pass --fleet-policy db --fleet-node node_k3vq2xh4
+  $ bulwark backup restore latest --repo /srv/backups/db --password-file db.pass --fleet-policy db --fleet-node node_k3vq2xh4 --target /restore`,
   );
 
-  const init = addRepoFlags(group.command('init').description('create a repository')).option('--json', 'print JSON');
+  // A fleet node's repository is made by its agent, with the key the server sends: made here with a mistyped password, it would lock the node out.
+  const init = addRepoFlags(group.command('init').description('create a repository'), { fleetNode: false }).option('--json', 'print JSON');
   init.addHelpText('after', `
 Examples:
   $ bulwark backup init --repo /mnt/backups/r1

@@ -1,10 +1,13 @@
 import { compress as zstdCompress, decompress as zstdDecompress } from '@mongodb-js/zstd';
 import { BulwarkError } from '../core/errors.js';
+import { zstdOutputBound } from './zstd-frame.js';
 
 /** zstd level 3: about restic's size on text at a cost a 2-core machine affords (docs/repository-format.md). */
 export const ZSTD_LEVEL = 3;
 /** Blobs smaller than this are stored as they are: the frame overhead eats the gain. */
 const MIN_COMPRESS_BYTES = 64;
+/** A frame's bound may exceed its content by up to one block (the last one's 128 KiB allowance). */
+const MAX_BLOCK_SLACK = 128 * 1024;
 
 /**
  * Compresses when it helps: the result is the zstd frame only if it is smaller
@@ -22,8 +25,9 @@ export async function compressIfSmaller(data: Buffer): Promise<Buffer> {
 export async function decompressTo(data: Buffer, rawLength: number, what: string): Promise<Buffer> {
   if (data.length === rawLength) return data;
   if (data.length > rawLength) throw new BulwarkError('REPOSITORY_DAMAGED', `${what} is longer than its recorded size`);
-  // The frames do not declare their size (one-shot compression leaves it out), so the size is checked after
-  // decompressing; only a holder of the repository keys could craft a frame that inflates far past it.
+  // The frames do not declare their size, so their block headers bound it before anything is allocated: a frame
+  // crafted (by a holder of the repository keys) to inflate far past the recorded size is refused unopened.
+  if (zstdOutputBound(data, what) > rawLength + MAX_BLOCK_SLACK) throw new BulwarkError('REPOSITORY_DAMAGED', `${what} would decompress to more than its recorded size`);
   let out: Buffer;
   try {
     out = await zstdDecompress(data);

@@ -8,7 +8,7 @@ import { systemClock } from '../core/clock.js';
 import { silentLogger } from '../core/logger.js';
 import type { AgentMessage } from '../protocol/agent.js';
 import type { BackupRestoreResult, BackupRunMessage, DrillResultMessage, PolicyItem } from '../protocol/backup.js';
-import { BackupRunner } from './backup-runner.js';
+import { BackupRunner, withoutEpochs } from './backup-runner.js';
 
 async function until<T>(fn: () => T | undefined, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -132,4 +132,26 @@ describe('the backup runner', () => {
     assert.equal(scheduled.policyVersion, 2);
     assert.ok(scheduled.state === 'succeeded' || scheduled.state === 'skipped');
   });
+});
+
+test('reports leave out the epoch of fleet repository locations (a hash of the policy key), and nothing else', () => {
+  const run = {
+    type: 'backup_run' as const,
+    runId: 'r',
+    policy: 'db',
+    policyVersion: 1,
+    trigger: 'schedule' as const,
+    state: 'failed' as const,
+    startedAt: 1,
+    finishedAt: 2,
+    notes: ['created the repository at /srv/b/node_abc234/0123456789abcdef'],
+    error: { code: 'STORAGE_FAILED', message: 'cannot write /srv/b/node_abc234/0123456789abcdef/data/01/0123456789abcdef0123 (EACCES)' },
+  };
+  assert.deepEqual(withoutEpochs(run), {
+    ...run,
+    notes: ['created the repository at /srv/b/node_abc234/…'],
+    error: { code: 'STORAGE_FAILED', message: 'cannot write /srv/b/node_abc234/…/data/01/0123456789abcdef0123 (EACCES)' },
+  });
+  const plain = { ...run, notes: ['/srv/b/host/0123456789abcdef'], error: { code: 'X', message: 'node_abc234/0123456789abcdef01' } };
+  assert.equal(withoutEpochs(plain), plain, 'no fleet location: the same message');
 });

@@ -221,8 +221,9 @@ export class BackupRunner {
     }
   }
 
-  #report(message: AgentMessage): void {
+  #report(raw: AgentMessage): void {
     if (this.#stopped) return;
+    const message = withoutEpochs(raw);
     if (this.#send) {
       this.#send(message);
       return;
@@ -232,6 +233,20 @@ export class BackupRunner {
     if (this.#outbox.length >= MAX_OUTBOX) this.#outbox.shift();
     this.#outbox.push(message);
   }
+}
+
+/** A fleet repository location's epoch (`…/node_x/<16 hex>`), wherever a report quotes it. */
+const EPOCH_IN_LOCATION = /(\/node_[a-z2-7]{1,64})\/[0-9a-f]{16}(?![0-9a-f])/g;
+
+/**
+ * A report without the epochs of repository locations: an epoch is a hash of
+ * the policy's root key, so from a password policy's it would let whoever
+ * reads runs and events on the server test password guesses offline.
+ */
+export function withoutEpochs(message: AgentMessage): AgentMessage {
+  const text = JSON.stringify(message);
+  const hidden = text.replace(EPOCH_IN_LOCATION, '$1/…');
+  return hidden === text ? message : (JSON.parse(hidden) as AgentMessage);
 }
 
 function stopJobs(s: Scheduled): void {

@@ -4,8 +4,9 @@ import { scryptKey, type Credential, type ScryptCost } from './key-file.js';
 
 /*
  * Fleet backups give every node its own repository and its own key, so a node
- * that is broken into can read, forge or remove only its own backups (see
- * docs/backup.md, "Node keys"). Both come from the policy's root key, which
+ * that is broken into can decrypt or forge only its own backups (it can still
+ * delete others' files through storage they share; see docs/backup.md, "Node
+ * keys" and "Who trusts whom"). Both come from the policy's root key, which
  * the server derives once from the policy's credential (and keeps sealed by
  * its keyring), and the node's id, so the operator can open any node's
  * repository with nothing but the storage, the policy's name and its
@@ -13,7 +14,7 @@ import { scryptKey, type Credential, type ScryptCost } from './key-file.js';
  * without the control plane:
  *
  *   salt     = SHA-256("bulwark-fleet-backup-v1:salt" ‖ 0x00 ‖ policy name)
- *   root     = scrypt(password, salt, N=2^16, r=8, p=4)  or  HKDF-SHA-256(key file, salt, "bulwark-fleet-backup-v1:root")
+ *   root     = scrypt(NFC(password), salt, N=2^16, r=8, p=4)  or  HKDF-SHA-256(key file, salt, "bulwark-fleet-backup-v1:root")
  *   node key = HKDF-SHA-256(root, no salt, "bulwark-fleet-backup-v1:node" ‖ 0x00 ‖ node id), 32 bytes: the key file of the node's repository
  *   epoch    = the first 16 hex digits of HMAC-SHA-256(root, "bulwark-fleet-backup-v1:epoch")
  *   location = the policy's repository location + "/" + node id + "/" + epoch

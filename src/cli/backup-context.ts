@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { BulwarkError } from '../core/errors.js';
+import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import { POLICY_NAME_PATTERN } from '../protocol/backup.js';
 import { openBackend } from '../backup/backend/open.js';
 import { fleetNodeKey, fleetNodeLocation, fleetRootKey } from '../backup/fleet-keys.js';
@@ -8,6 +8,7 @@ import type { Credential } from '../backup/key-file.js';
 import { Repository } from '../backup/repository.js';
 import { canonicalRepoLocation } from '../server/backup-policy.js';
 import { promptHidden } from './prompt.js';
+import { clean } from './output.js';
 
 /** Flags every stand-alone `backup` command takes to find and open a repository. */
 export interface RepoFlags {
@@ -122,6 +123,13 @@ export async function openRepository(flags: RepoFlags): Promise<Repository> {
     return await Repository.open(backend, credential);
   } catch (err) {
     await backend.close();
+    // The credential and policy name choose the location: a wrong one looks for a repository that was never made.
+    if (flags.fleetNode !== undefined && isBulwarkError(err) && err.code === 'REPOSITORY_NOT_FOUND') {
+      throw new BulwarkError(
+        'REPOSITORY_NOT_FOUND',
+        `no repository of node ${flags.fleetNode} for policy "${flags.fleetPolicy ?? ''}" with this password or key file under ${clean(repoLocation(flags))}: check --fleet-policy and the credential (each credential the policy had keeps its own repository), or the node has not backed up yet`,
+      );
+    }
     throw err;
   }
 }

@@ -13,4 +13,7 @@ test('a file without both keys, with two profiles or an empty value is refused w
   refused('AWS_ACCESS_KEY_ID=hunter2\n', /must hold AWS_ACCESS_KEY_ID/);
   refused('[a]\naws_access_key_id=x\naws_secret_access_key=hunter2\n[b]\naws_access_key_id=y\naws_secret_access_key=z\n', /twice/);
   refused('AWS_ACCESS_KEY_ID=\nAWS_SECRET_ACCESS_KEY=hunter2\n', /without a value/);
+  refused('AWS_ACCESS_KEY_ID=ASIAX\nAWS_SECRET_ACCESS_KEY=hunter2\nAWS_SESSION_TOKEN=hunter2\n', /session token/);
+  refused('AWS_ACCESS_KEY_ID=AKIA # mine\nAWS_SECRET_ACCESS_KEY=hunter2\n', /a comment or a stray quote/);
+  refused('AWS_ACCESS_KEY_ID=AKIA\nAWS_SECRET_ACCESS_KEY="hunter2\n', /a comment or a stray quote/);
 });

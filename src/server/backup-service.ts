@@ -452,7 +452,7 @@ export class BackupService implements SessionBackups {
     return this.#limited(principal, () => this.#startRun(principal, name, input, ctx));
   }
 
-  async #startRun(principal: Principal, name: string, input: RunNowInput, ctx: RequestContext): Promise<{ outcome: Promise<RunNowOutcome> }> {
+  async #startRun(principal: Principal, name: string, input: RunNowInput, ctx: RequestContext): Promise<{ outcome: Promise<RunNowOutcome>; held: Promise<unknown> }> {
     const may = await this.deps.access.nodeFilter(principal, 'backups', 'run');
     const policy = await getPolicyByName(this.deps.store.db, name);
     const selector = policy && safeSelector(policy.selector);
@@ -468,11 +468,13 @@ export class BackupService implements SessionBackups {
     }
     for (const node of targets) await this.#audit(principal.actor, 'backups.run', `/v1/nodes/${node.id}`, ctx, 'success', { node: node.name, policy: name });
     const timeoutMs = input.timeoutSeconds * 1000;
+    const asks: Promise<unknown>[] = [];
     const perNode = targets.map(async (node): Promise<RunNowOutcome['nodes'][number]> => {
       const base = { nodeId: node.id, nodeName: node.name };
       const session = this.deps.session(node.id);
       if (!session) return { ...base, run: null, error: { code: 'NOT_CONNECTED', message: `the agent of ${node.name} is not connected to this server` } };
       const asked = this.#ask(session, node, timeoutMs, { type: 'backup_trigger', requestId: randomUUID(), policy: name });
+      asks.push(asked);
       if (!input.wait) {
         asked.catch(() => undefined);
         return { ...base, run: null, error: null };
@@ -487,19 +489,22 @@ export class BackupService implements SessionBackups {
         return { ...base, run: null, error: { code: e.code, message: e.message } };
       }
     });
-    return { outcome: Promise.all(perNode).then((nodes) => ({ policy: name, nodes })) };
+    // Without waiting the answer comes at once, but the nodes are still at work: the caller's slot is held until they answer.
+    return { outcome: Promise.all(perNode).then((nodes) => ({ policy: name, nodes })), held: Promise.allSettled(asks) };
   }
 
   /**
    * Holds one of the caller's slots for restores, drills and runs asked for
-   * until the outcome settles: each holds a node's agent (and for long
-   * timeouts, the server's request) for up to a day.
+   * until the outcome (or what it started, `held`) settles: each holds a
+   * node's agent (and for long timeouts, the server's request) for up to a day.
    */
-  async #limited<T>(principal: Principal, start: () => Promise<{ outcome: Promise<T> }>): Promise<{ outcome: Promise<T> }> {
+  async #limited<T>(principal: Principal, start: () => Promise<{ outcome: Promise<T>; held?: Promise<unknown> }>): Promise<{ outcome: Promise<T> }> {
     const release = this.#perCaller.acquire(principal.actor);
     try {
-      const { outcome } = await start();
-      return { outcome: outcome.finally(release) };
+      const { outcome, held } = await start();
+      if (held === undefined) return { outcome: outcome.finally(release) };
+      void held.finally(release);
+      return { outcome };
     } catch (err) {
       release();
       throw err;

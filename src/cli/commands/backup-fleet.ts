@@ -143,6 +143,7 @@ async function s3KeysFrom(flags: PolicySetFlags): Promise<S3Credentials | undefi
   const accessKeyId = process.env.AWS_ACCESS_KEY_ID;
   const secretAccessKey = process.env.AWS_SECRET_ACCESS_KEY;
   if (!accessKeyId || !secretAccessKey) throw new BulwarkError('BAD_REQUEST', '--s3-keys-from-env: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must both be set');
+  if (process.env.AWS_SESSION_TOKEN) throw new BulwarkError('BAD_REQUEST', '--s3-keys-from-env: this shell has temporary keys (AWS_SESSION_TOKEN), which expire on the nodes; give long-lived keys limited to the bucket');
   return { accessKeyId, secretAccessKey };
 }
 

@@ -284,7 +284,7 @@ export async function restoreJob(item: PolicyItem, input: RestoreJobInput, dataD
   try {
     await repo.loadIndex();
     const snap = findSnapshot(await repo.listSnapshots(() => undefined), input.snapshot, { host: input.host });
-    // Blobs are opened on this thread, a blob at a time between awaits, as the stand-alone restore does (measured faster than workers).
+    // The same restore as the stand-alone one: small files in pack order, large blobs opened on one worker thread.
     // Checked again on the directory as the restore opens it: the target may have been swapped for a symlink meanwhile.
     const dataReal = await realpath(dataDir).catch(() => dataDir);
     const result = await withLockRetry(() => restore(repo, snap.tree, { target: input.target, include: input.include, refuseTarget: (real) => realTargetProblem(real, dataReal, restoreDirs) }));

@@ -152,7 +152,9 @@ async function runJob(id: number, files: FileTask[]): Promise<void> {
 
 async function openRequest(req: number, type: number, id: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<void> {
   try {
-    const plain = joinOwned([await openBlob(keys, type as BlobType, id, sealed, rawLength)]);
+    const opened = await openBlob(keys, type as BlobType, id, sealed, rawLength);
+    // Sent by transfer, so it must own its memory exactly; most outputs do already, and need no copy.
+    const plain = opened.byteOffset === 0 && opened.byteLength === opened.buffer.byteLength ? opened : joinOwned([opened]);
     send({ t: 'opened', req, plain }, [plain.buffer as ArrayBuffer]);
   } catch (err) {
     send({ t: 'opened', req, error: (err as Error).message });

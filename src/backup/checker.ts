@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BulwarkError } from '../core/errors.js';
+import { fetchBlobs } from './blob-fetch.js';
 import { mapLimit, Semaphore } from './concurrency.js';
 import { BLOB_DATA, BLOB_TREE } from './crypto.js';
 import type { IndexBlob } from './index-file.js';
@@ -52,10 +53,11 @@ export interface CheckReport {
   unreferencedPacks: string[];
 }
 
-/** Packs read whole at once: each is ~16 MiB, so this bounds memory to a few packs. */
-const PACKS_IN_FLIGHT = 4;
-/** Blobs of one pack being opened at once (enough to keep a worker pool busy). */
-const OPENS_PER_PACK = 8;
+/**
+ * Packs being read at once. Each is read front to back in slices of a few MiB
+ * (blob-fetch.ts), not whole: that bounds memory to a few slices, not packs.
+ */
+const PACKS_IN_FLIGHT = 2;
 /** Tree blobs being read at once during the walk. */
 const TREE_READS = 8;
 /** Subdirectories of one directory walked at once. */
@@ -120,6 +122,11 @@ class Checker {
   readonly #reportedBlobs = new Set<string>();
   readonly #trees = new Map<string, Promise<readonly string[]>>();
   readonly #treeReads = new Semaphore(TREE_READS);
+  /**
+   * Blobs are opened on this thread by default (zstd runs on libuv's threads anyway): a
+   * worker for the large ones measured slower here (3.2–3.4 s against 2.5–2.8 s) and
+   * held 20–40 MiB more.
+   */
   readonly #opener: Repository['openBlob'];
   #done = 0;
   #total = 0;
@@ -157,7 +164,7 @@ class Checker {
     const toRead = subset !== undefined ? sample(readable, Math.ceil(subset * readable.length)) : this.options.readData === true ? readable : [];
     this.#total = toRead.length + snapshots.length;
     await mapLimit(toRead, PACKS_IN_FLIGHT, async (pack) => {
-      await this.#readPack(pack);
+      await this.#readPack(pack, sizes.get(pack.name) ?? 0);
       this.#step();
     });
 
@@ -195,37 +202,42 @@ class Checker {
     for (const b of pack.blobs) if (b.offset + b.length > size) this.#lostBlobs.add(`${pack.name}/${b.id.toString('hex')}`);
   }
 
-  /** Reads one pack whole, compares its header with the index, and opens every indexed blob in it. */
-  async #readPack(pack: IndexedPack): Promise<void> {
-    let bytes: Buffer;
+  /** Reads one pack (front to back, in slices), compares its header with the index, and opens every indexed blob in it. */
+  async #readPack(pack: IndexedPack, size: number): Promise<void> {
+    const backend = this.repo.backend;
+    let tail: Buffer;
     try {
-      bytes = await this.repo.backend.read('data', pack.name);
+      tail = await backend.read('data', pack.name, { offset: Math.max(0, size - 4), length: Math.min(4, size) });
     } catch (err) {
       if (!(err instanceof BulwarkError)) throw err;
       this.problem('pack', pack.name, `pack ${short(pack.name)} cannot be read: ${err.message}`);
       this.#lostPacks.add(pack.name);
       return;
     }
-    this.#compareHeader(pack, bytes);
-    await mapLimit(pack.blobs, OPENS_PER_PACK, async (blob) => {
-      const hex = blob.id.toString('hex');
-      const sealed = bytes.subarray(blob.offset, blob.offset + blob.length);
-      try {
-        if (sealed.length !== blob.length) throw new BulwarkError('REPOSITORY_DAMAGED', 'the pack ends before it');
-        await this.#opener(blob.type, blob.id, this.options.openBlob ? owned(sealed) : sealed, blob.rawLength);
-      } catch (err) {
-        if (!(err instanceof BulwarkError) || err.code !== 'REPOSITORY_DAMAGED') throw err;
-        this.#lostBlobs.add(`${pack.name}/${hex}`);
-        this.problem('blob', hex, `${blob.type === BLOB_TREE ? 'tree' : 'data'} blob ${short(hex)} in pack ${short(pack.name)} is damaged: ${err.message}`);
-      }
+    await this.#compareHeader(pack, size, tail);
+    const wanted = pack.blobs.map((b) => ({ id: b.id, location: { type: b.type, pack: pack.name, offset: b.offset, length: b.length, rawLength: b.rawLength } }));
+    // Plaintexts are dropped as soon as they are checked: only the outcome is kept.
+    const outcomes = await fetchBlobs(backend, wanted, async (blob, sealed) => {
+      await this.#opener(blob.location.type, blob.id, this.options.openBlob ? owned(sealed) : sealed, blob.location.rawLength);
+      return true;
     });
+    for (const blob of pack.blobs) {
+      const hex = blob.id.toString('hex');
+      const outcome = outcomes.get(hex);
+      if (!(outcome instanceof Error)) continue;
+      if (!(outcome instanceof BulwarkError)) throw outcome;
+      this.#lostBlobs.add(`${pack.name}/${hex}`);
+      if (outcome.code === 'REPOSITORY_DAMAGED') this.problem('blob', hex, `${blob.type === BLOB_TREE ? 'tree' : 'data'} blob ${short(hex)} in pack ${short(pack.name)} is damaged: ${outcome.message}`);
+      else this.problem('pack', pack.name, `pack ${short(pack.name)} cannot be read: ${outcome.message}`);
+    }
   }
 
-  #compareHeader(pack: IndexedPack, bytes: Buffer): void {
+  async #compareHeader(pack: IndexedPack, size: number, tail: Buffer): Promise<void> {
     let header: PackEntry[];
     try {
-      const range = headerRange(bytes.length, bytes.subarray(Math.max(0, bytes.length - 4)), pack.name);
-      header = decodePackHeader(this.repo.keys.encryption, bytes.subarray(range.offset, range.offset + range.length), range.offset, pack.name);
+      const range = headerRange(size, tail, pack.name);
+      const sealed = await this.repo.backend.read('data', pack.name, range);
+      header = decodePackHeader(this.repo.keys.encryption, sealed, range.offset, pack.name);
     } catch (err) {
       if (!(err instanceof BulwarkError)) throw err;
       this.problem('pack', pack.name, err.message);

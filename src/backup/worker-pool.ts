@@ -101,7 +101,10 @@ export class WorkerPool {
     );
   }
 
-  /** Decrypts, decompresses and verifies a blob on a worker. */
+  /**
+   * Decrypts, decompresses and verifies a blob on a worker. `sealed` is handed
+   * over, not copied, when it is a buffer of its own: it is unusable here afterwards.
+   */
   openBlob(type: BlobType, id: Uint8Array, sealed: Buffer, rawLength: number): Promise<Buffer> {
     if (this.#failure) return Promise.reject(this.#failure);
     this.#start();
@@ -110,9 +113,14 @@ export class WorkerPool {
     return new Promise((resolve, reject) => {
       this.#opens.set(req, { resolve, reject });
       // A view into a larger buffer (a whole pack) would be copied whole to the worker: send only its bytes.
-      const own = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength ? sealed : Buffer.from(sealed);
-      const message: ToWorker = { t: 'open', req, type, id, sealed: own, rawLength };
-      slot.worker.postMessage(message);
+      const whole = sealed.byteOffset === 0 && sealed.byteLength === sealed.buffer.byteLength;
+      // allocUnsafeSlow: never a slice of Node's shared pool, which must not be handed over.
+      const own = whole ? sealed : Buffer.allocUnsafeSlow(sealed.length);
+      if (!whole) sealed.copy(own);
+      // The id gets memory of its own too: a view into Node's 8 KiB buffer pool would be cloned with the whole pool.
+      const message: ToWorker = { t: 'open', req, type, id: new Uint8Array(id), sealed: own, rawLength };
+      // Handed over rather than cloned: a copy of every blob's bytes on this (busy) thread, and memory it would hold until its next GC.
+      slot.worker.postMessage(message, [own.buffer as ArrayBuffer]);
     });
   }
 

@@ -222,8 +222,7 @@ Examples:
       const snap = findSnapshot(await repo.listSnapshots(), ref, flags.host === undefined ? {} : { host: flags.host });
       const progress = new TransferProgress('restore');
       const started = Date.now();
-      // Blobs are opened on this thread (zstd runs on libuv's threads anyway): handing each blob
-      // to a worker and back cost more than it saved on two cores (bench/RESULTS.md).
+      // Small blobs are opened on this thread, large ones on one worker (src/backup/restorer.ts, bench/RESULTS.md).
       const result = await restore(repo, snap.tree, { target: flags.target, include: flags.include, ...(progress.enabled ? { onProgress: (p: RestoreProgress) => progress.update(p) } : {}) });
       progress.done();
       if (flags.json) printJson({ snapshot: snap.id, target: flags.target, ...result, durationMs: Date.now() - started });

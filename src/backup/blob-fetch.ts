@@ -1,0 +1,109 @@
+import type { Backend } from './backend/backend.js';
+import { mapLimit, Semaphore } from './concurrency.js';
+import type { BlobLocation } from './repository.js';
+
+export interface WantedBlob {
+  id: Buffer;
+  location: BlobLocation;
+}
+
+/** Opens one sealed blob (authenticates, decompresses, checks its id) and gives what the caller keeps of it. */
+export type BlobOpener<T> = (blob: WantedBlob, sealed: Buffer) => Promise<T>;
+
+/** Blobs closer than this in a pack are read in one go, gap included: one read is cheaper than two up to about this size. */
+const MAX_GAP = 64 * 1024;
+/** A single read covers at most this much of a pack (a larger blob is read alone). */
+const MAX_READ = 4 * 1024 * 1024;
+/**
+ * Blobs this large are read alone, into a buffer of their own: one read each
+ * costs little against their size, and a buffer of its own can be handed to
+ * a worker thread without a copy (a slice of a joint read would be copied).
+ */
+const ALONE_BYTES = 128 * 1024;
+const READS_IN_FLIGHT = 2;
+/** Reads whose blobs are still being opened: reading goes on ahead of opening, this far. */
+const READS_HELD = 4;
+const OPENS_PER_READ = 4;
+
+interface Span {
+  pack: string;
+  offset: number;
+  end: number;
+  blobs: WantedBlob[];
+}
+
+/** Neighbouring blobs of the same pack, in pack order, joined into reads of at most MAX_READ bytes. */
+function spans(wanted: readonly WantedBlob[]): Span[] {
+  const sorted = [...wanted].sort((a, b) => (a.location.pack < b.location.pack ? -1 : a.location.pack > b.location.pack ? 1 : a.location.offset - b.location.offset));
+  const out: Span[] = [];
+  let current: Span | undefined;
+  for (const blob of sorted) {
+    const { pack, offset, length } = blob.location;
+    const end = offset + length;
+    if (length >= ALONE_BYTES) {
+      out.push({ pack, offset, end, blobs: [blob] });
+      continue;
+    }
+    if (current && current.pack === pack && offset >= current.offset && offset - current.end <= MAX_GAP && Math.max(end, current.end) - current.offset <= MAX_READ) {
+      current.end = Math.max(current.end, end);
+      current.blobs.push(blob);
+      continue;
+    }
+    current = { pack, offset, end, blobs: [blob] };
+    out.push(current);
+  }
+  return out;
+}
+
+/**
+ * Reads and opens a set of blobs the way their packs hold them: sorted by pack
+ * and offset, neighbours joined into one read, so many small blobs cost a few
+ * large reads instead of one read each. Returns what `open` made of each blob
+ * (its plaintext, say), or the error that kept it from being read or opened
+ * (by id, hex); one damaged blob or unreadable range never costs the others.
+ * Memory: at most READS_HELD reads of MAX_READ bytes (or one large blob each),
+ * plus what is returned.
+ */
+export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlob[], open: BlobOpener<T>): Promise<Map<string, T | Error>> {
+  const out = new Map<string, T | Error>();
+  const openOne = async (blob: WantedBlob, sealed: Buffer): Promise<void> => {
+    try {
+      out.set(blob.id.toString('hex'), await open(blob, sealed));
+    } catch (err) {
+      out.set(blob.id.toString('hex'), err as Error);
+    }
+  };
+  const readAlone = async (blob: WantedBlob): Promise<void> => {
+    const { pack, offset, length } = blob.location;
+    let sealed: Buffer;
+    try {
+      sealed = await backend.read('data', pack, { offset, length });
+    } catch (err) {
+      out.set(blob.id.toString('hex'), err as Error);
+      return;
+    }
+    await openOne(blob, sealed);
+  };
+  const held = new Semaphore(READS_HELD);
+  const opening: Promise<void>[] = [];
+  await mapLimit(spans(wanted), READS_IN_FLIGHT, async (span) => {
+    await held.acquire();
+    let bytes: Buffer | undefined;
+    if (span.blobs.length > 1) {
+      try {
+        bytes = await backend.read('data', span.pack, { offset: span.offset, length: span.end - span.offset });
+      } catch {
+        // A pack cut short (or a read failing part-way) must cost only the blobs it really lacks: read them one by one.
+      }
+    }
+    const region = bytes;
+    const opened =
+      region === undefined
+        ? mapLimit(span.blobs, OPENS_PER_READ, readAlone)
+        : mapLimit(span.blobs, OPENS_PER_READ, (blob) => openOne(blob, region.subarray(blob.location.offset - span.offset, blob.location.offset - span.offset + blob.location.length)));
+    // The next read starts now; this one's blobs are opened meanwhile (openOne and readAlone never reject).
+    opening.push(opened.then(() => held.release()));
+  });
+  await Promise.all(opening);
+  return out;
+}

@@ -56,6 +56,16 @@ function spans(wanted: readonly WantedBlob[]): Span[] {
 }
 
 /**
+ * One blob's bytes in a joint read. A slice that covers the whole read (a
+ * damaged index can say so) is copied: looking like a buffer of its own, it
+ * could be handed to a worker, taking the memory from under the others.
+ */
+function slice(region: Buffer, start: number, length: number): Buffer {
+  const part = region.subarray(start, start + length);
+  return part.byteOffset === 0 && part.byteLength === part.buffer.byteLength ? Buffer.from(part) : part;
+}
+
+/**
  * Reads and opens a set of blobs the way their packs hold them: sorted by pack
  * and offset, neighbours joined into one read, so many small blobs cost a few
  * large reads instead of one read each. Returns what `open` made of each blob
@@ -100,7 +110,7 @@ export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlo
     const opened =
       region === undefined
         ? mapLimit(span.blobs, OPENS_PER_READ, readAlone)
-        : mapLimit(span.blobs, OPENS_PER_READ, (blob) => openOne(blob, region.subarray(blob.location.offset - span.offset, blob.location.offset - span.offset + blob.location.length)));
+        : mapLimit(span.blobs, OPENS_PER_READ, (blob) => openOne(blob, slice(region, blob.location.offset - span.offset, blob.location.length)));
     // The next read starts now; this one's blobs are opened meanwhile (openOne and readAlone never reject).
     opening.push(opened.then(() => held.release()));
   });

@@ -221,14 +221,20 @@ class Checker {
       await this.#opener(blob.location.type, blob.id, this.options.openBlob ? owned(sealed) : sealed, blob.location.rawLength);
       return true;
     });
+    let reportedUnreadable = false;
     for (const blob of pack.blobs) {
       const hex = blob.id.toString('hex');
       const outcome = outcomes.get(hex);
       if (!(outcome instanceof Error)) continue;
-      if (!(outcome instanceof BulwarkError)) throw outcome;
+      // Damage is the blob's; a storage that fails to read is the pack's (said once); anything else stops the check, as it did.
+      const unreadable = outcome instanceof BulwarkError && (outcome.code === 'STORAGE_FAILED' || outcome.code === 'NOT_FOUND');
+      if (!(outcome instanceof BulwarkError) || (outcome.code !== 'REPOSITORY_DAMAGED' && !unreadable)) throw outcome;
       this.#lostBlobs.add(`${pack.name}/${hex}`);
-      if (outcome.code === 'REPOSITORY_DAMAGED') this.problem('blob', hex, `${blob.type === BLOB_TREE ? 'tree' : 'data'} blob ${short(hex)} in pack ${short(pack.name)} is damaged: ${outcome.message}`);
-      else this.problem('pack', pack.name, `pack ${short(pack.name)} cannot be read: ${outcome.message}`);
+      if (!unreadable) this.problem('blob', hex, `${blob.type === BLOB_TREE ? 'tree' : 'data'} blob ${short(hex)} in pack ${short(pack.name)} is damaged: ${outcome.message}`);
+      else if (!reportedUnreadable) {
+        reportedUnreadable = true;
+        this.problem('pack', pack.name, `pack ${short(pack.name)} cannot be read: ${outcome.message}`);
+      }
     }
   }
 

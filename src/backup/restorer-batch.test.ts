@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -70,4 +70,45 @@ describe('restore of many small files', () => {
     assert.ok(!names.some((n) => n.startsWith('.bulwark-restore-')), 'no temporary names are left');
   });
 
+  it('a small file ending in a piece of zeros and an empty blob keeps its full length', async () => {
+    const zeros = Buffer.alloc(8192);
+    const empty = Buffer.alloc(0);
+    const zerosNode = await fileNode('z', zeros);
+    const emptyNode = await fileNode('e', empty);
+    const node: TreeNode = { ...zerosNode, name: 'zeros-then-empty', size: 8192, content: [...(zerosNode.content ?? []), ...(emptyNode.content ?? [])] };
+    const tree = await repo.saveTree({ nodes: [node] });
+    await repo.flush();
+    const target = join(dir, 'zeros');
+    const result = await new Restorer(repo, { target }).run(tree);
+    assert.deepEqual(result.problems, []);
+    assert.deepEqual(await readFile(join(target, 'zeros-then-empty')), zeros);
+  });
+
+  it('names that are not well-formed Unicode (two of them would be one name on disk) are refused', async () => {
+    const a = await fileNode('f\ud800', Buffer.from('first'));
+    const b = await fileNode('f\ud801', Buffer.from('second'));
+    const tree = await repo.saveTree({ nodes: [a, b] });
+    await repo.flush();
+    const target = join(dir, 'surrogates');
+    const result = await new Restorer(repo, { target }).run(tree);
+    assert.equal(result.files, 0);
+    assert.equal(result.problems.length, 2);
+    assert.ok(result.problems.every((p) => p.code === 'UNSAFE_PATH'));
+    assert.deepEqual(await readdir(target), []);
+  });
+
+  it('as root, a file restored into a set-gid directory gets the group the snapshot names, set-gid bit included', { skip: process.getuid?.() !== 0 ? 'needs root (chown)' : false }, async () => {
+    const target = join(dir, 'setgid');
+    await mkdir(target, { mode: 0o2775 });
+    await chown(target, 0, 4321);
+    await chmod(target, 0o2775);
+    const node = await fileNode('tool', Buffer.from('#!/bin/sh\n'), { mode: 0o2755, uid: 0, gid: 0 });
+    const tree = await repo.saveTree({ nodes: [node] });
+    await repo.flush();
+    const result = await new Restorer(repo, { target }).run(tree);
+    assert.deepEqual(result.problems, []);
+    const st = await stat(join(target, 'tool'));
+    assert.equal(st.gid, 0, 'not the directory\'s group');
+    assert.equal(st.mode & 0o7777, 0o2755);
+  });
 });

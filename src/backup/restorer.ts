@@ -84,8 +84,9 @@ const BLOBS_PER_FILE = 4;
  * message each would cost more than opening them.
  */
 const OFFLOAD_BYTES = 128 * 1024;
-/** Directories restored side by side (each holds an open descriptor). */
+/** Directories restored side by side (each holds an open descriptor), and how deep in the tree they may start. */
 const DIRS_IN_FLIGHT = 8;
+const PARALLEL_DIR_DEPTH = 32;
 
 function unsafe(path: string, why: string): RestoreProblem {
   return { path, message: `refused: ${why}`, code: 'UNSAFE_PATH' };
@@ -165,8 +166,8 @@ export class Restorer {
   readonly #dirSlots = new Semaphore(DIRS_IN_FLIGHT);
   /** Directories this restore made: nothing else can have put a name in them. */
   readonly #made = new WeakSet<DirHandle>();
+  readonly #madeInodes = new Set<string>();
   readonly #euid = process.geteuid?.();
-  readonly #egid = process.getegid?.();
   /** Started on the first large blob; closed at the end of `run`. */
   #pool: WorkerPool | undefined;
   /** First restored copy of each hard-linked inode: its directory, name and inode (a promise: it may still be in flight). */
@@ -203,19 +204,7 @@ export class Restorer {
   }
 
   async run(treeId: string): Promise<RestoreResult> {
-    const existing = await stat(this.options.target).catch(() => undefined);
-    if (existing && !existing.isDirectory()) throw new BulwarkError('BAD_REQUEST', `the restore target ${this.options.target} is not a directory`);
-    let made = false;
-    if (!existing) {
-      made = await mkdir(this.options.target, { recursive: true, mode: 0o700 }).then(
-        (first) => first !== undefined,
-        (err: unknown) => {
-          throw new BulwarkError('BAD_REQUEST', `cannot make the restore target ${this.options.target} (${errno(err)})`);
-        },
-      );
-    }
-    // The target itself may be reached through a link the user chose; everything below it goes through open descriptors.
-    const root = await DirHandle.open(await realpath(this.options.target), '/');
+    const { root, made } = await this.#openTarget();
     try {
       if (made) await this.#markIfPrivate(root);
       const refusal = this.options.refuseTarget?.(await realpath(root.at('.')));
@@ -251,6 +240,46 @@ export class Restorer {
   }
 
   /**
+   * Opens the target, making it (0700) when it is missing. A symlink that is
+   * the target when the restore starts is the user's choice and is followed;
+   * otherwise the last component is made and opened through its parent's
+   * descriptor with O_NOFOLLOW, so a user who can write the parent cannot swap
+   * in a link (to /root, say) between the mkdir and the open.
+   */
+  async #openTarget(): Promise<{ root: DirHandle; made: boolean }> {
+    const target = posix.resolve(this.options.target);
+    const fail = (what: string, err: unknown): BulwarkError => new BulwarkError('BAD_REQUEST', `cannot ${what} the restore target ${this.options.target} (${errno(err)})`);
+    const st = await lstat(target).catch(() => undefined);
+    if (st?.isSymbolicLink() || target === '/') {
+      const real = await realpath(target).catch((err: unknown) => {
+        throw fail('resolve', err);
+      });
+      if (!(await stat(real)).isDirectory()) throw new BulwarkError('BAD_REQUEST', `the restore target ${this.options.target} is not a directory`);
+      return { root: await DirHandle.open(real, '/'), made: false };
+    }
+    if (st && !st.isDirectory()) throw new BulwarkError('BAD_REQUEST', `the restore target ${this.options.target} is not a directory`);
+    const parentPath = posix.dirname(target);
+    const leaf = posix.basename(target);
+    if (!st) await mkdir(parentPath, { recursive: true, mode: 0o700 }).catch((err: unknown) => Promise.reject(fail('make', err)));
+    const parent = await DirHandle.open(await realpath(parentPath), posix.dirname(this.options.target));
+    try {
+      let made = false;
+      if (!st) {
+        made = await mkdir(parent.at(leaf), { mode: 0o700 }).then(
+          () => true,
+          (err: unknown) => (errno(err) === 'EEXIST' ? false : Promise.reject(fail('make', err))),
+        );
+      }
+      const root = await parent.child(leaf, '/').catch((err: unknown) => {
+        throw errno(err) === 'ELOOP' ? new BulwarkError('BAD_REQUEST', `the restore target ${this.options.target} became a symbolic link while the restore started; nothing was written`) : fail('open', err);
+      });
+      return { root, made };
+    } finally {
+      await parent.close();
+    }
+  }
+
+  /**
    * Counts a directory this restore just made as its own (files then go straight
    * under their names) when what was opened is private to this user: the name
    * may have been swapped for someone else's directory between mkdir and open.
@@ -258,7 +287,12 @@ export class Restorer {
   async #markIfPrivate(dir: DirHandle): Promise<void> {
     // A failed stat only means files go the careful way (temporary name, then rename).
     const st = await dir.handle.stat().catch(() => undefined);
-    if (st !== undefined && st.uid === this.#euid && (st.mode & 0o077) === 0) this.#made.add(dir);
+    if (st === undefined || st.uid !== this.#euid || (st.mode & 0o077) !== 0) return;
+    // One directory renamed over another this restore made (by whoever can write their parent) is not made twice.
+    const inode = `${st.dev}:${st.ino}`;
+    if (this.#madeInodes.has(inode)) return;
+    this.#madeInodes.add(inode);
+    this.#made.add(dir);
   }
 
   /** Opens (making it first if needed) the real directory `name` in `parent`; a symlink there is refused, never followed. */
@@ -329,7 +363,8 @@ export class Restorer {
           }
         };
         // Siblings go side by side while slots are free (so one directory's reads overlap another's writes); otherwise in turn.
-        if (this.#dirSlots.tryAcquire()) pending.push(walk().finally(() => this.#dirSlots.release()));
+        // Only near the top: deep down, side-by-side chains would hold a descriptor per level each.
+        if (depth < PARALLEL_DIR_DEPTH && this.#dirSlots.tryAcquire()) pending.push(walk().finally(() => this.#dirSlots.release()));
         else await walk();
         continue;
       }
@@ -457,14 +492,18 @@ export class Restorer {
       let position = 0;
       let reached = 0;
       for (const piece of data) {
-        reached = Math.max(reached, await writeSparse(write, piece, position));
+        const end = await writeSparse(write, piece, position);
+        // Only the offset reached by the file's last written byte counts (a piece of zeros writes nothing).
+        if (end > position) reached = Math.max(reached, end);
         position += piece.length;
       }
       // A file ending in zeros (a sparse tail, or an empty file) gets its length here; others have it already.
       if (reached < size) ftruncateSync(fd, size);
       this.#metaSync(node, fd, display);
-      closeSync(fd);
+      // Forgotten before closing: a close that fails has freed the number all the same, and it may be reused at once.
+      const open = fd;
       fd = -1;
+      closeSync(open);
       if (created.temp !== undefined) await rename(dir.at(created.temp), dir.at(node.name));
       this.result.files++;
       this.result.bytes += size;
@@ -488,14 +527,12 @@ export class Restorer {
     try {
       let owned = false;
       if (this.#owners) {
-        owned = node.uid === this.#euid && node.gid === this.#egid;
-        if (!owned) {
-          try {
-            fchownSync(fd, node.uid, node.gid);
-            owned = true;
-          } catch {
-            owned = false;
-          }
+        // Always set: a new file in a set-gid directory takes the directory's group, not ours.
+        try {
+          fchownSync(fd, node.uid, node.gid);
+          owned = true;
+        } catch {
+          owned = false;
         }
       }
       fchmodSync(fd, owned ? node.mode : node.mode & ~SETID_BITS);
@@ -605,7 +642,7 @@ export class Restorer {
       });
       // A file ending in zeros (a sparse tail, or an empty file) gets its length here; others have it already.
       if (reached < size) await handle.truncate(size);
-      await this.#meta(node, handle, display, true);
+      await this.#meta(node, handle, display);
       // Only a hard-linked file needs its inode (to check later links point at it); restic does not fsync restored files either.
       const ino = node.links !== undefined && node.links > 1 ? (await handle.stat()).ino : 0;
       await handle.close();
@@ -629,12 +666,12 @@ export class Restorer {
    * Owner, mode and times, set on the open file or directory (a directory's after
    * its children). Set-id bits only go back when the owner did.
    */
-  async #meta(node: TreeNode, handle: FileHandle, display: string, created = false): Promise<void> {
+  async #meta(node: TreeNode, handle: FileHandle, display: string): Promise<void> {
     try {
       let owned = false;
       if (this.#owners) {
-        // Created by this process, the file already has its owner when that is us (a root restore of root's files).
-        owned = (created && node.uid === this.#euid && node.gid === this.#egid) || (await handle.chown(node.uid, node.gid).then(() => true, () => false));
+        // Always set, even on a file this process created: in a set-gid directory it took the directory's group.
+        owned = await handle.chown(node.uid, node.gid).then(() => true, () => false);
       }
       await handle.chmod(owned ? node.mode : node.mode & ~SETID_BITS);
       const time = nsToSeconds(node.mtimeNs);

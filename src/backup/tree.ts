@@ -42,8 +42,11 @@ const HEX_ID = /^[0-9a-f]{64}$/;
 
 /** A directory entry name the restorer can create inside its parent: no separator, no dot names, no NUL. */
 export function isSafeName(name: string): boolean {
-  return name.length > 0 && name.length <= 4096 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0');
+  // Well-formed only: two names differing in lone surrogates would be the same bytes (U+FFFD) on disk.
+  return name.length > 0 && name.length <= 4096 && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && !LONE_SURROGATE.test(name);
 }
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 export function encodeTree(tree: Tree): Buffer {
   const nodes = [...tree.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -113,7 +113,7 @@ async function runAndWait(t: TestServer, body: Record<string, unknown>, token?: 
       const res = await t.api<RunView>('GET', `/v1/audits/runs/${started.json.run.id}`);
       return res.json.run.status === 'done' ? res.json : undefined;
     },
-    { timeoutMs: 60_000, message: 'audit run to finish' },
+    { timeoutMs: 120_000, message: 'audit run to finish' },
   );
 }
 

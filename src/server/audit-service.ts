@@ -4,6 +4,7 @@ import type { Clock } from '../core/clock.js';
 import { BulwarkError } from '../core/errors.js';
 import { matchesSelector, parseSelector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
+import { everyWithoutOverlap } from '../core/periodic.js';
 import { clampFinding } from '../checks/clamp.js';
 import { computeDrift, isWorse } from '../checks/drift.js';
 import { summarize, type Finding, type FleetReport, type NodeAuditResult } from '../checks/model.js';
@@ -98,7 +99,6 @@ export interface StartRunInput {
 export class AuditService {
   readonly #unsubscribe: () => void;
   #timer: NodeJS.Timeout | undefined;
-  #ticking = false;
   #importing = false;
 
   constructor(private readonly deps: AuditServiceDeps) {
@@ -108,16 +108,7 @@ export class AuditService {
   }
 
   start(): void {
-    this.#timer = setInterval(() => {
-      if (this.#ticking) return;
-      this.#ticking = true;
-      void this.tick()
-        .catch((err: unknown) => this.deps.log.error({ err }, 'audit sweep failed'))
-        .finally(() => {
-          this.#ticking = false;
-        });
-    }, this.deps.tickMs ?? TICK_MS);
-    this.#timer.unref();
+    this.#timer = everyWithoutOverlap(this.deps.tickMs ?? TICK_MS, () => this.tick(), (err) => this.deps.log.error({ err }, 'audit sweep failed'));
   }
 
   stop(): void {

@@ -8,6 +8,8 @@ import type { Clock } from '../core/clock.js';
 import { BulwarkError, isBulwarkError, isErrorCode } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { ConcurrencyLimiter } from '../core/rate-limiter.js';
+import { everyWithoutOverlap } from '../core/periodic.js';
+import { SingleFlight } from '../core/single-flight.js';
 import { matchesSelector, parseSelector, type Labels, type Selector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
 import type { RecordCipher } from '../keyring/record-cipher.js';
@@ -124,7 +126,7 @@ interface CachedManifest {
  * dropped on a notification that its source changed and rebuilt every minute.
  */
 export class BackupService implements SessionBackups {
-  #snapshot: Promise<Snapshot> | undefined;
+  readonly #snapshot = new SingleFlight<Snapshot>();
   readonly #items = new Map<string, { key: string; policy: Omit<ManifestPolicy, 'selector'> }>();
   readonly #nodes = new Map<string, Promise<CachedNode | null>>();
   readonly #manifests = new Map<string, CachedManifest>();
@@ -137,7 +139,6 @@ export class BackupService implements SessionBackups {
   readonly #unsubscribe: (() => void)[];
   readonly #refreshTimer: NodeJS.Timeout;
   #sweepTimer: NodeJS.Timeout | undefined;
-  #sweeping = false;
 
   constructor(private readonly deps: BackupServiceDeps) {
     const notifier = deps.store.notifier;
@@ -146,9 +147,7 @@ export class BackupService implements SessionBackups {
       this.#manifests.delete(nodeId);
     };
     this.#unsubscribe = [
-      notifier.subscribe(BACKUP_POLICIES_CHANNEL, () => {
-        this.#snapshot = undefined;
-      }),
+      notifier.subscribe(BACKUP_POLICIES_CHANNEL, () => this.#snapshot.drop()),
       notifier.subscribe(NODE_LABELS_CHANNEL, dropNode),
       notifier.subscribe(NODE_REMOVED_CHANNEL, dropNode),
     ];
@@ -159,18 +158,13 @@ export class BackupService implements SessionBackups {
   /** Starts the missed-backup sweep (on whichever replica holds its leader lock). */
   start(): void {
     const lock = this.deps.store.leaderLock('bulwark_backup_sweep');
-    this.#sweepTimer = setInterval(() => {
-      if (this.#sweeping) return;
-      this.#sweeping = true;
-      void (async () => {
+    this.#sweepTimer = everyWithoutOverlap(
+      this.deps.sweepMs ?? DEFAULT_BACKUP_SWEEP_MS,
+      async () => {
         if (lock.held || (await lock.tryAcquire())) await this.sweep();
-      })()
-        .catch((err: unknown) => this.deps.log.error({ err }, 'backup sweep failed'))
-        .finally(() => {
-          this.#sweeping = false;
-        });
-    }, this.deps.sweepMs ?? DEFAULT_BACKUP_SWEEP_MS);
-    this.#sweepTimer.unref();
+      },
+      (err) => this.deps.log.error({ err }, 'backup sweep failed'),
+    );
   }
 
   close(): void {
@@ -178,7 +172,7 @@ export class BackupService implements SessionBackups {
     clearInterval(this.#sweepTimer);
     for (const unsubscribe of this.#unsubscribe) unsubscribe();
     this.#items.clear();
-    this.#snapshot = undefined;
+    this.#snapshot.drop();
     this.#manifests.clear();
   }
 
@@ -594,7 +588,7 @@ export class BackupService implements SessionBackups {
       this.deps.log.warn({ nodeId, limit: BACKUP_LIMITS.maxPoliciesPerNode, dropped }, 'node matches more backup policies than it may hold; the newest are left out');
     }
     const entry: CachedManifest = { snapshot, node, hash: sha256Hex(canonicalJson(message)), message };
-    if (this.#snapshot === snapshotPromise && this.#nodes.get(nodeId) === nodePromise) this.#manifests.set(nodeId, entry);
+    if (this.#snapshot.current === snapshotPromise && this.#nodes.get(nodeId) === nodePromise) this.#manifests.set(nodeId, entry);
     return entry;
   }
 
@@ -754,10 +748,10 @@ export class BackupService implements SessionBackups {
   /** Rebuilds the policy snapshot (kept when unchanged, so manifests stay cached) and re-reads cached nodes in batches. */
   async refresh(): Promise<void> {
     try {
-      const before = this.#snapshot ? await this.#snapshot.catch(() => undefined) : undefined;
+      const before = await this.#snapshot.current?.catch(() => undefined);
       const building = this.#buildSnapshot();
       const fresh = await building;
-      if (!before || before.hash !== fresh.hash) this.#snapshot = building;
+      if (!before || before.hash !== fresh.hash) this.#snapshot.set(building);
       const ids = [...this.#nodes.keys()];
       for (let i = 0; i < ids.length; i += NODES_CHUNK) {
         const chunk = ids.slice(i, i + NODES_CHUNK);
@@ -778,16 +772,7 @@ export class BackupService implements SessionBackups {
   }
 
   #currentSnapshot(): Promise<Snapshot> {
-    let snapshot = this.#snapshot;
-    if (!snapshot) {
-      const building = this.#buildSnapshot();
-      snapshot = building;
-      this.#snapshot = building;
-      building.catch(() => {
-        if (this.#snapshot === building) this.#snapshot = undefined;
-      });
-    }
-    return snapshot;
+    return this.#snapshot.get(() => this.#buildSnapshot());
   }
 
   /**

@@ -7,6 +7,7 @@ import { BulwarkError } from '../core/errors.js';
 import { newId } from '../core/ids.js';
 import { matchesSelector, parseSelector, type Labels, type Selector } from '../core/labels.js';
 import type { Logger } from '../core/logger.js';
+import { SingleFlight } from '../core/single-flight.js';
 import {
   FileModeSchema,
   SECRET_DELIVERY_LIMITS,
@@ -103,7 +104,7 @@ interface CachedManifest {
  * secret.
  */
 export class SecretDeliveryService implements SessionSecrets {
-  #snapshot: Promise<Snapshot> | undefined;
+  readonly #snapshot = new SingleFlight<Snapshot>();
   readonly #labels = new Map<string, Promise<Labels | null>>();
   readonly #manifests = new Map<string, CachedManifest>();
   /** sha256 of each path's value at a version: a value is decrypted once per version, not per rebuild. */
@@ -121,8 +122,8 @@ export class SecretDeliveryService implements SessionSecrets {
       this.#manifests.delete(nodeId);
     };
     this.#unsubscribe = [
-      notifier.subscribe(SECRETS_CHANNEL, () => this.#dropSnapshot()),
-      notifier.subscribe(DELIVERIES_CHANNEL, () => this.#dropSnapshot()),
+      notifier.subscribe(SECRETS_CHANNEL, () => this.#snapshot.drop()),
+      notifier.subscribe(DELIVERIES_CHANNEL, () => this.#snapshot.drop()),
       notifier.subscribe(NODE_LABELS_CHANNEL, dropNode),
       notifier.subscribe(NODE_REMOVED_CHANNEL, dropNode),
     ];
@@ -308,7 +309,7 @@ export class SecretDeliveryService implements SessionSecrets {
     const message: SecretsManifest = { type: 'secrets_manifest', items };
     const entry: CachedManifest = { snapshot, labels, hash: sha256Hex(canonicalJson(items)), message };
     // Only a manifest built from the current caches is kept; one raced by an invalidation is rebuilt next time.
-    if (this.#snapshot === snapshotPromise && this.#labels.get(nodeId) === labelsPromise) this.#manifests.set(nodeId, entry);
+    if (this.#snapshot.current === snapshotPromise && this.#labels.get(nodeId) === labelsPromise) this.#manifests.set(nodeId, entry);
     return entry;
   }
 
@@ -420,7 +421,7 @@ export class SecretDeliveryService implements SessionSecrets {
    */
   async refresh(): Promise<void> {
     try {
-      this.#dropSnapshot();
+      this.#snapshot.drop();
       // A bucket full again is no different from none.
       const now = this.deps.clock.now();
       for (const [nodeId, bucket] of this.#fetchBuckets) {
@@ -466,21 +467,8 @@ export class SecretDeliveryService implements SessionSecrets {
     return Math.ceil(((1 - bucket.tokens) * MINUTE_MS) / FETCHES_PER_MINUTE);
   }
 
-  #dropSnapshot(): void {
-    this.#snapshot = undefined;
-  }
-
   #currentSnapshot(): Promise<Snapshot> {
-    let snapshot = this.#snapshot;
-    if (!snapshot) {
-      const building = this.#buildSnapshot();
-      snapshot = building;
-      this.#snapshot = building;
-      building.catch(() => {
-        if (this.#snapshot === building) this.#snapshot = undefined;
-      });
-    }
-    return snapshot;
+    return this.#snapshot.get(() => this.#buildSnapshot());
   }
 
   async #buildSnapshot(): Promise<Snapshot> {

@@ -227,7 +227,7 @@ class Archiver {
     }
     await this.#inFlight.acquire();
     // The content arrives later: the directory waits for it, the walk goes on.
-    const later = this.pool.file({ path: at, display: path, inode: node.inode ?? 0, device: node.device ?? 0 }, node.size).then(
+    const later = this.pool.file({ path: at, display: path, inode: node.inode ?? 0, device: node.device ?? 0, size: node.size }).then(
       (result) => {
         this.#inFlight.release();
         if (result.error !== undefined) {

@@ -1,11 +1,11 @@
-import { constants } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { joinOwned, openBlob, sealBlob } from './blob-codec.js';
+import { promisify } from 'node:util';
+import { joinOwned, openBlob } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
-import { mapLimit } from './concurrency.js';
-import { BLOB_DATA, blobId, type BlobType, type RepositoryKeys } from './crypto.js';
-import type { FileOutcome, FileTask, FromWorker, SealedBlob, ToWorker, WorkerInit } from './worker-protocol.js';
+import { BlobCompressor } from './compress.js';
+import { BLOB_DATA, blobAad, blobId, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
+import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 /**
  * A backup worker: reads files, cuts them into chunks, names each chunk by its
@@ -22,7 +22,8 @@ if (!port) throw new Error('backup-worker must run as a worker thread');
 /** Working buffers: 12 MiB holds the largest chunk (8 MiB) plus a read; reused, since fresh large buffers cost page faults here. */
 const BUFFER_BYTES = 12 * 1024 * 1024;
 const READ_BYTES = 4 * 1024 * 1024;
-const SEALS_IN_FLIGHT = 2;
+const compressor = new BlobCompressor();
+const readAsync = promisify(read);
 const spare: Buffer[] = [];
 const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafeSlow(BUFFER_BYTES);
 const giveBuffer = (b: Buffer): void => {
@@ -62,18 +63,27 @@ class Job {
     const answer = new Promise<Uint8Array>((resolve) => waiting.set(req, resolve));
     send({ t: 'lookup', req, job: this.id, ids, lengths: chunks.map((c) => c.length) }, [ids.buffer as ArrayBuffer]);
     const fresh = await answer;
-    // Two at a time: zstd runs on libuv's threads, and more in flight only holds more buffers.
-    const sealed = await mapLimit(chunks, SEALS_IN_FLIGHT, async (c, i): Promise<SealedBlob | undefined> => {
-      if (fresh[i] !== 1) return undefined;
-      const parts = await sealBlob(keys, BLOB_DATA, c.id, this.buf.subarray(c.start, c.start + c.length));
-      return { id: c.id, data: joinOwned(parts), rawLength: c.length };
-    });
-    const blobs = sealed.filter((b): b is SealedBlob => b !== undefined);
-    if (blobs.length === 0) return;
+    // Sealed here, on this thread, one after another: this thread is one of as many as there are cores,
+    // and handing each blob to another thread cost more (wake-ups, buffers) than compressing a small one.
+    const parts: Buffer[] = [];
+    const newIds: Buffer[] = [];
+    const lengths: number[] = [];
+    const rawLengths: number[] = [];
+    for (const [i, c] of chunks.entries()) {
+      if (fresh[i] !== 1) continue;
+      const sealed = sealParts(keys.encryption, compressor.compress(this.buf.subarray(c.start, c.start + c.length)), blobAad(BLOB_DATA, c.id));
+      parts.push(...sealed);
+      newIds.push(c.id);
+      lengths.push(sealed.reduce((n, p) => n + p.length, 0));
+      rawLengths.push(c.length);
+    }
+    if (newIds.length === 0) return;
+    const newIdBytes = joinOwned(newIds);
+    const data = joinOwned(parts);
     // Wait until the main thread has taken them: when storage is slow, reading stops instead of memory filling up.
     const stored = nextReq++;
     const taken = new Promise<Uint8Array>((resolve) => waiting.set(stored, resolve));
-    send({ t: 'blobs', req: stored, job: this.id, blobs }, blobs.map((b) => b.data.buffer as ArrayBuffer));
+    send({ t: 'blobs', req: stored, job: this.id, blobs: { ids: newIdBytes, data, lengths, rawLengths } }, [newIdBytes.buffer as ArrayBuffer, data.buffer as ArrayBuffer]);
     await taken;
   }
 
@@ -86,11 +96,18 @@ class Job {
   async readFile(index: number, task: FileTask, at: number): Promise<number> {
     const outcome: { ids: Buffer[]; size: number; error?: string } = { ids: [], size: 0 };
     this.outcomes[index] = outcome;
-    let handle: FileHandle | undefined;
+    let fd: number | undefined;
     try {
-      handle = await open(task.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-      const info = await handle.stat();
+      fd = openSync(task.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      const info = fstatSync(fd);
       if (!info.isFile() || info.ino !== task.inode || info.dev !== task.device) throw Object.assign(new Error('it was replaced while the backup ran'), { code: 'ECHANGED' });
+      // A small file is read with blocking calls: its reads are few and short, and each call
+      // handed to libuv's threads would cost a wake-up of two threads. A large one is read
+      // without blocking, so several jobs' reads and sealing overlap.
+      const small = info.size <= SMALL_FILE_BYTES;
+      const opened = fd;
+      const readInto = async (offset: number, length: number): Promise<number> =>
+        small ? readSync(opened, this.buf, offset, length, null) : (await readAsync(opened, this.buf, offset, length, null)).bytesRead;
       const chunker = new Chunker(table);
       let start = at; // where the current (incomplete) chunk begins in buf
       let end = at; // end of the data read so far
@@ -102,7 +119,7 @@ class Job {
           end -= start;
           start = 0;
         }
-        const { bytesRead } = await handle.read(this.buf, end, Math.min(READ_BYTES, this.buf.length - end), null);
+        const bytesRead = await readInto(end, Math.min(READ_BYTES, this.buf.length - end));
         if (bytesRead === 0) break;
         const cuts = chunker.push(this.buf.subarray(end, end + bytesRead));
         end += bytesRead;
@@ -125,7 +142,7 @@ class Job {
       await this.flush();
       return 0;
     } finally {
-      await handle?.close();
+      if (fd !== undefined) closeSync(fd);
     }
   }
 

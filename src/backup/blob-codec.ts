@@ -8,15 +8,15 @@ export const MAX_TREE_BYTES = 64 * 1024 * 1024;
 import { BLOB_TREE, blobAad, blobId, open, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
 
 /** Compresses (when it helps) and seals a blob whose id is already known; the parts are nonce, ciphertext, tag. */
-export async function sealBlob(keys: RepositoryKeys, type: BlobType, id: Uint8Array, plain: Buffer): Promise<Buffer[]> {
-  return sealParts(keys.encryption, await compressIfSmaller(plain), blobAad(type, id));
+export function sealBlob(keys: RepositoryKeys, type: BlobType, id: Uint8Array, plain: Buffer): Buffer[] {
+  return sealParts(keys.encryption, compressIfSmaller(plain), blobAad(type, id));
 }
 
 /** Opens a sealed blob: authenticate, decompress, and check its id is the keyed hash of what came out. */
-export async function openBlob(keys: RepositoryKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<Buffer> {
+export function openBlob(keys: RepositoryKeys, type: BlobType, id: Uint8Array, sealed: Uint8Array, rawLength: number): Buffer {
   const what = `${type === BLOB_TREE ? 'tree' : 'data'} blob ${Buffer.from(id).toString('hex').slice(0, 12)}`;
   if (rawLength > (type === BLOB_TREE ? MAX_TREE_BYTES : CHUNK_SIZES.max)) throw new BulwarkError('REPOSITORY_DAMAGED', `${what} claims ${rawLength} bytes, more than a blob of its kind can hold`);
-  const plain = await decompressTo(open(keys.encryption, sealed, blobAad(type, id), what), rawLength, what);
+  const plain = decompressTo(open(keys.encryption, sealed, blobAad(type, id), what), rawLength, what);
   if (!timingSafeEqual(blobId(keys.mac, type, plain), id)) throw new BulwarkError('REPOSITORY_DAMAGED', `${what} does not hash to its id`);
   return plain;
 }

@@ -247,8 +247,13 @@ export class Repository {
 
   // ---- reading ---------------------------------------------------------------
 
+  /** Opens a sealed blob on this thread (a promise, so a worker pool's opener can stand in for it). */
   openBlob(type: BlobType, id: Uint8Array, sealed: Buffer, rawLength: number): Promise<Buffer> {
-    return openBlob(this.keys, type, id, sealed, rawLength);
+    try {
+      return Promise.resolve(openBlob(this.keys, type, id, sealed, rawLength));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   async readBlob(type: BlobType, id: Uint8Array): Promise<Buffer> {
@@ -309,7 +314,7 @@ export class Repository {
     const plain = encodeTree(tree);
     const id = blobId(this.keys.mac, BLOB_TREE, plain);
     if (this.writer.claim(id)) {
-      await this.writer.add(BLOB_TREE, id, await sealBlob(this.keys, BLOB_TREE, id, plain), plain.length);
+      await this.writer.add(BLOB_TREE, id, sealBlob(this.keys, BLOB_TREE, id, plain), plain.length);
     }
     return id.toString('hex');
   }

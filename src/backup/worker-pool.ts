@@ -4,7 +4,7 @@ import { BulwarkError } from '../core/errors.js';
 import { findWorkerEntry, startWorker } from '../core/worker-entry.js';
 import { BLOB_DATA, type BlobType, type RepositoryKeys } from './crypto.js';
 import type { PackWriter } from './repository.js';
-import type { FileOutcome, FileTask, FromWorker, ToWorker, WorkerInit } from './worker-protocol.js';
+import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 export interface FileResult {
   /** Data blob ids in file order. */
@@ -13,8 +13,6 @@ export interface FileResult {
   error?: string;
 }
 
-/** Files up to this size travel in batches: one message and one index lookup for many. */
-const SMALL_FILE_BYTES = 512 * 1024;
 const BATCH_FILES = 128;
 const BATCH_BYTES = 6 * 1024 * 1024;
 /** Jobs a worker works on at once: enough to overlap reading, waiting and compressing; each holds a 12 MiB buffer. */
@@ -80,7 +78,8 @@ export class WorkerPool {
   }
 
   /** Backs up one file's content; small files are batched with others (call `flushBatch` before waiting on them). */
-  file(task: FileTask, size: number): Promise<FileResult> {
+  file(task: FileTask): Promise<FileResult> {
+    const size = task.size;
     if (size > SMALL_FILE_BYTES) return this.#run([task]).then((r) => toResult(r[0] as FileOutcome));
     return new Promise((resolve, reject) => {
       this.#batch.push({ task, resolve, reject });
@@ -164,8 +163,15 @@ export class WorkerPool {
       if (!running || !writer) return;
       // Blobs are added in arrival order; the writer applies back-pressure by making this wait while packs upload.
       const previous = running.blobWrites.at(-1) ?? Promise.resolve();
+      const { ids, data, lengths, rawLengths } = m.blobs;
       const written = previous.then(async () => {
-        for (const b of m.blobs) await writer.add(BLOB_DATA, Buffer.from(b.id), [Buffer.from(b.data.buffer, b.data.byteOffset, b.data.byteLength)], b.rawLength);
+        // Views into the one transferred buffer: the pack writes them as they are.
+        let at = 0;
+        for (const [i, length] of lengths.entries()) {
+          const id = Buffer.from(ids.buffer, ids.byteOffset + i * 32, 32);
+          await writer.add(BLOB_DATA, id, [Buffer.from(data.buffer, data.byteOffset + at, length)], rawLengths[i] as number);
+          at += length;
+        }
         const ack: ToWorker = { t: 'stored', req: m.req };
         slot.worker.postMessage(ack);
       });

@@ -5,6 +5,9 @@
  * writes packs. Byte arrays cross as transferred ArrayBuffers, never copied.
  */
 
+/** Files up to this size travel in batches (one message and one index lookup for many) and are read with blocking calls. */
+export const SMALL_FILE_BYTES = 512 * 1024;
+
 export interface WorkerInit {
   encryption: Uint8Array;
   mac: Uint8Array;
@@ -19,6 +22,8 @@ export interface FileTask {
   /** Identity seen by the walker: the worker refuses a file that was swapped for another (or a symlink) since. */
   inode: number;
   device: number;
+  /** Size seen by the walker: small files are read with blocking calls (no thread hand-off per call). */
+  size: number;
 }
 
 /** Main → worker. */
@@ -29,11 +34,15 @@ export type ToWorker =
   | { t: 'stored'; req: number }
   | { t: 'open'; req: number; type: number; id: Uint8Array; sealed: Uint8Array; rawLength: number };
 
-export interface SealedBlob {
-  id: Uint8Array;
-  /** nonce ‖ ciphertext ‖ tag of the (maybe compressed) plaintext. */
+/** Sealed blobs side by side in one buffer: one message and one transfer for many. */
+export interface SealedBlobs {
+  /** Concatenated 32-byte ids. */
+  ids: Uint8Array;
+  /** Each blob's nonce ‖ ciphertext ‖ tag of the (maybe compressed) plaintext, one after another. */
   data: Uint8Array;
-  rawLength: number;
+  /** Sealed length of each blob in `data`. */
+  lengths: number[];
+  rawLengths: number[];
 }
 
 export interface FileOutcome {
@@ -46,7 +55,7 @@ export interface FileOutcome {
 /** Worker → main. */
 export type FromWorker =
   | { t: 'lookup'; req: number; job: number; ids: Uint8Array; lengths: number[] }
-  | { t: 'blobs'; req: number; job: number; blobs: SealedBlob[] }
+  | { t: 'blobs'; req: number; job: number; blobs: SealedBlobs }
   | { t: 'done'; job: number; files: FileOutcome[] }
   | { t: 'opened'; req: number; plain?: Uint8Array; error?: string }
   | { t: 'fatal'; message: string };

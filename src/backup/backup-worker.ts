@@ -5,7 +5,7 @@ import { joinOwned, openBlob } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
 import { BlobCompressor } from './compress.js';
 import { BLOB_DATA, blobAad, blobId, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
-import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerInit } from './worker-protocol.js';
 
 /**
  * A backup worker: reads files, cuts them into chunks, names each chunk by its
@@ -167,15 +167,27 @@ async function runJob(id: number, files: FileTask[]): Promise<void> {
   send({ t: 'done', job: id, files: outcomes }, outcomes.map((o) => o.content.buffer as ArrayBuffer));
 }
 
-async function openRequest(req: number, type: number, id: Uint8Array, sealed: Uint8Array, rawLength: number): Promise<void> {
+function openRequest(req: number, type: number, id: Uint8Array, sealed: Uint8Array, rawLength: number): void {
   try {
-    const opened = await openBlob(keys, type as BlobType, id, sealed, rawLength);
+    const opened = openBlob(keys, type as BlobType, id, sealed, rawLength);
     // Sent by transfer, so it must own its memory exactly; most outputs do already, and need no copy.
     const plain = opened.byteOffset === 0 && opened.byteLength === opened.buffer.byteLength ? opened : joinOwned([opened]);
     send({ t: 'opened', req, plain }, [plain.buffer as ArrayBuffer]);
   } catch (err) {
     send({ t: 'opened', req, error: (err as Error).message });
   }
+}
+
+function verifyRequest(req: number, region: Uint8Array, blobs: readonly RegionBlob[]): void {
+  const errors = blobs.map((b) => {
+    try {
+      openBlob(keys, b.type as BlobType, b.id, region.subarray(b.offset, b.offset + b.length), b.rawLength);
+      return null;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  });
+  send({ t: 'verified', req, errors });
 }
 
 port.on('message', (message: ToWorker) => {
@@ -185,7 +197,9 @@ port.on('message', (message: ToWorker) => {
     const resolve = waiting.get(message.req);
     waiting.delete(message.req);
     resolve?.(message.t === 'known' ? message.fresh : new Uint8Array(0));
+  } else if (message.t === 'verify') {
+    verifyRequest(message.req, message.region, message.blobs);
   } else {
-    void openRequest(message.req, message.type, message.id, message.sealed, message.rawLength);
+    openRequest(message.req, message.type, message.id, message.sealed, message.rawLength);
   }
 });

@@ -10,6 +10,14 @@ export interface WantedBlob {
 /** Opens one sealed blob (authenticates, decompresses, checks its id) and gives what the caller keeps of it. */
 export type BlobOpener<T> = (blob: WantedBlob, sealed: Buffer) => Promise<T>;
 
+/**
+ * Opens every blob of one read at once (elsewhere: a worker thread, one message for
+ * the lot), giving an outcome per blob in order; or undefined to leave the read to
+ * the per-blob opener. `region` holds the pack's bytes from `regionOffset` on, and
+ * is the hook's to keep (it may hand it to another thread).
+ */
+export type RegionOpener<T> = (region: Buffer, regionOffset: number, blobs: readonly WantedBlob[]) => Promise<(T | Error)[]> | undefined;
+
 /** Blobs closer than this in a pack are read in one go, gap included: one read is cheaper than two up to about this size. */
 const MAX_GAP = 64 * 1024;
 /** A single read covers at most this much of a pack (a larger blob is read alone). */
@@ -74,7 +82,7 @@ function slice(region: Buffer, start: number, length: number): Buffer {
  * Memory: at most READS_HELD reads of MAX_READ bytes (or one large blob each),
  * plus what is returned.
  */
-export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlob[], open: BlobOpener<T>): Promise<Map<string, T | Error>> {
+export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlob[], open: BlobOpener<T>, openRegion?: RegionOpener<T>): Promise<Map<string, T | Error>> {
   const out = new Map<string, T | Error>();
   const openOne = async (blob: WantedBlob, sealed: Buffer): Promise<void> => {
     try {
@@ -99,7 +107,7 @@ export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlo
   await mapLimit(spans(wanted), READS_IN_FLIGHT, async (span) => {
     await held.acquire();
     let bytes: Buffer | undefined;
-    if (span.blobs.length > 1) {
+    if (span.blobs.length > 1 || openRegion) {
       try {
         bytes = await backend.read('data', span.pack, { offset: span.offset, length: span.end - span.offset });
       } catch {
@@ -107,10 +115,18 @@ export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlo
       }
     }
     const region = bytes;
+    const together = region === undefined ? undefined : openRegion?.(region, span.offset, span.blobs);
     const opened =
-      region === undefined
-        ? mapLimit(span.blobs, OPENS_PER_READ, readAlone)
-        : mapLimit(span.blobs, OPENS_PER_READ, (blob) => openOne(blob, slice(region, blob.location.offset - span.offset, blob.location.length)));
+      together !== undefined
+        ? together.then(
+            (outcomes) => span.blobs.forEach((blob, i) => out.set(blob.id.toString('hex'), outcomes[i] as T | Error)),
+            (err: unknown) => span.blobs.forEach((blob) => out.set(blob.id.toString('hex'), err as Error)),
+          )
+        : region === undefined
+          ? mapLimit(span.blobs, OPENS_PER_READ, readAlone)
+          : span.blobs.length === 1
+            ? openOne(span.blobs[0] as WantedBlob, region)
+            : mapLimit(span.blobs, OPENS_PER_READ, (blob) => openOne(blob, slice(region, blob.location.offset - span.offset, blob.location.length)));
     // The next read starts now; this one's blobs are opened meanwhile (openOne and readAlone never reject).
     opening.push(opened.then(() => held.release()));
   });

@@ -165,6 +165,28 @@ describe('check', () => {
     }
   });
 
+  it('finds damage both in reads opened on this thread and in reads handed to its worker', async () => {
+    const { dir, repo } = await copyRepository('two-flips');
+    await repo.loadIndex();
+    // Two reads of one pack: the large blob alone, the small ones together; the checker opens every other read on its worker.
+    const large = await locateFile(repo, snapshots[0] as string, shared);
+    const small = await locateFile(repo, snapshots[0] as string, join(root, 'src', 'old.txt'));
+    assert.equal(large.pack, small.pack);
+    await flipByte(packPath(dir, large.pack), large.offset + Math.floor(large.length / 2));
+    await flipByte(packPath(dir, small.pack), small.offset + Math.floor(small.length / 2));
+
+    const report = await check(await Repository.open(new LocalBackend(dir), credential), { readData: true });
+    assert.deepEqual(report.problems.map((p) => [p.kind, p.name]).sort(), [['blob', large.blob], ['blob', small.blob]].sort());
+    assert.ok(report.problems.every((p) => /damaged/.test(p.message)));
+    assert.deepEqual(
+      report.affected.map((a) => [a.id, a.files]),
+      [
+        [snapshots[0], [join(root, 'src', 'old.txt'), shared].sort()],
+        [snapshots[1], [shared]],
+      ],
+    );
+  });
+
   it('names a missing pack and exactly the files whose data or trees it held', async () => {
     const { dir, repo } = await copyRepository('missing');
     const gone = packsOf[0]?.[0] as string;

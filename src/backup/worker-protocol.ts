@@ -32,7 +32,18 @@ export type ToWorker =
   | { t: 'known'; req: number; fresh: Uint8Array }
   /** The blobs of request `req` are in the pack writer: the worker may go on (back-pressure). */
   | { t: 'stored'; req: number }
-  | { t: 'open'; req: number; type: number; id: Uint8Array; sealed: Uint8Array; rawLength: number };
+  | { t: 'open'; req: number; type: number; id: Uint8Array; sealed: Uint8Array; rawLength: number }
+  /** Open every blob in `region` (where each starts at its offset) only to see that it is sound. */
+  | { t: 'verify'; req: number; region: Uint8Array; blobs: RegionBlob[] };
+
+export interface RegionBlob {
+  type: number;
+  id: Uint8Array;
+  /** Offset in the region. */
+  offset: number;
+  length: number;
+  rawLength: number;
+}
 
 /** Sealed blobs side by side in one buffer: one message and one transfer for many. */
 export interface SealedBlobs {
@@ -58,4 +69,6 @@ export type FromWorker =
   | { t: 'blobs'; req: number; job: number; blobs: SealedBlobs }
   | { t: 'done'; job: number; files: FileOutcome[] }
   | { t: 'opened'; req: number; plain?: Uint8Array; error?: string }
+  /** Per blob of a `verify`, in order: why it is damaged, or null when it is sound. */
+  | { t: 'verified'; req: number; errors: (string | null)[] }
   | { t: 'fatal'; message: string };

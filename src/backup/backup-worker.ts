@@ -5,7 +5,7 @@ import { joinOwned, openBlob } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
 import { BlobCompressor } from './compress.js';
 import { BLOB_DATA, blobAad, blobId, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
-import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
 
 /**
  * A backup worker: reads files, cuts them into chunks, names each chunk by its
@@ -32,6 +32,10 @@ const giveBuffer = (b: Buffer): void => {
 
 let nextReq = 0;
 const waiting = new Map<number, (fresh: Uint8Array) => void>();
+
+function answerOf(req: number): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve) => waiting.set(req, resolve));
+}
 
 function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
   port?.postMessage(message, transfer);
@@ -60,7 +64,7 @@ class Job {
     const chunks = this.pending.splice(0);
     const req = nextReq++;
     const ids = joinOwned(chunks.map((c) => c.id));
-    const answer = new Promise<Uint8Array>((resolve) => waiting.set(req, resolve));
+    const answer = answerOf(req);
     send({ t: 'lookup', req, job: this.id, ids, lengths: chunks.map((c) => c.length) }, [ids.buffer as ArrayBuffer]);
     const fresh = await answer;
     // Sealed here, on this thread, one after another: this thread is one of as many as there are cores,
@@ -82,7 +86,7 @@ class Job {
     const data = joinOwned(parts);
     // Wait until the main thread has taken them: when storage is slow, reading stops instead of memory filling up.
     const stored = nextReq++;
-    const taken = new Promise<Uint8Array>((resolve) => waiting.set(stored, resolve));
+    const taken = answerOf(stored);
     send({ t: 'blobs', req: stored, job: this.id, blobs: { ids: newIdBytes, data, lengths, rawLengths } }, [newIdBytes.buffer as ArrayBuffer, data.buffer as ArrayBuffer]);
     await taken;
   }
@@ -174,8 +178,14 @@ function openRequest(req: number, type: number, id: Uint8Array, sealed: Uint8Arr
     const plain = opened.byteOffset === 0 && opened.byteLength === opened.buffer.byteLength ? opened : joinOwned([opened]);
     send({ t: 'opened', req, plain }, [plain.buffer as ArrayBuffer]);
   } catch (err) {
-    send({ t: 'opened', req, error: (err as Error).message });
+    send({ t: 'opened', req, error: crossing(err) });
   }
+}
+
+function crossing(err: unknown): WorkerError {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  const message = err instanceof Error && err.message !== '' ? err.message : String(err);
+  return typeof code === 'string' ? { code, message } : { message };
 }
 
 function verifyRequest(req: number, region: Uint8Array, blobs: readonly RegionBlob[]): void {
@@ -184,7 +194,7 @@ function verifyRequest(req: number, region: Uint8Array, blobs: readonly RegionBl
       openBlob(keys, b.type as BlobType, b.id, region.subarray(b.offset, b.offset + b.length), b.rawLength);
       return null;
     } catch (err) {
-      return (err as Error).message;
+      return crossing(err);
     }
   });
   send({ t: 'verified', req, errors });

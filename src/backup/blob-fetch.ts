@@ -1,3 +1,4 @@
+import { BulwarkError } from '../core/errors.js';
 import type { Backend } from './backend/backend.js';
 import { mapLimit, Semaphore } from './concurrency.js';
 import type { BlobLocation } from './repository.js';
@@ -119,7 +120,10 @@ export async function fetchBlobs<T>(backend: Backend, wanted: readonly WantedBlo
     const opened =
       together !== undefined
         ? together.then(
-            (outcomes) => span.blobs.forEach((blob, i) => out.set(blob.id.toString('hex'), outcomes[i] as T | Error)),
+            (outcomes) => {
+              // An answer short of a blob must not pass that blob: it gets an error of its own.
+              span.blobs.forEach((blob, i) => out.set(blob.id.toString('hex'), i < outcomes.length ? (outcomes[i] as T | Error) : new BulwarkError('INTERNAL', 'no outcome was given for this blob')));
+            },
             (err: unknown) => span.blobs.forEach((blob) => out.set(blob.id.toString('hex'), err as Error)),
           )
         : region === undefined

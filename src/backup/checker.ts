@@ -128,7 +128,7 @@ class Checker {
   readonly #reportedBlobs = new Set<string>();
   readonly #trees = new Map<string, Promise<readonly string[]>>();
   readonly #treeReads = new Semaphore(TREE_READS);
-  /** How blobs are opened when the caller says (tests: a worker pool per blob); by default see #regionOpener. */
+  /** Opens one blob: by default on this thread (every other read; see #regionOpener), or as the caller says (tests: a worker pool). */
   readonly #opener: Repository['openBlob'];
   /** One worker, which opens every other read's blobs: with this thread that keeps two cores busy. */
   #pool: WorkerPool | undefined;
@@ -150,9 +150,13 @@ class Checker {
   /** Every other read goes whole to the worker (one message for its blobs); the rest are opened here. */
   #regionOpener(region: Buffer, regionOffset: number, blobs: readonly WantedBlob[]): Promise<(true | Error)[]> | undefined {
     if (this.options.openBlob || this.#reads++ % 2 === 0) return undefined;
-    this.#pool ??= new WorkerPool(this.repo.keys, undefined, 1);
+    try {
+      this.#pool ??= new WorkerPool(this.repo.keys, undefined, 1);
+    } catch {
+      return undefined; // no worker to be had (a partial install): this thread opens everything
+    }
     const inRegion = blobs.map((b) => ({ type: b.location.type, id: b.id, offset: b.location.offset - regionOffset, length: b.location.length, rawLength: b.location.rawLength }));
-    return this.#pool.verifyBlobs(region, inRegion).then((errors) => errors.map((e) => (e === undefined ? true : new BulwarkError('REPOSITORY_DAMAGED', e))));
+    return this.#pool.verifyBlobs(region, inRegion);
   }
 
   problem(kind: CheckProblem['kind'], name: string, text: string): void {
@@ -247,7 +251,8 @@ class Checker {
     for (const blob of pack.blobs) {
       const hex = blob.id.toString('hex');
       const outcome = outcomes.get(hex);
-      if (!(outcome instanceof Error)) continue;
+      if (outcome === true) continue;
+      if (!(outcome instanceof Error)) throw new BulwarkError('INTERNAL', `blob ${short(hex)} of pack ${short(pack.name)} was read but not opened`);
       // Damage is the blob's; a storage that fails to read is the pack's (said once); anything else stops the check, as it did.
       const unreadable = outcome instanceof BulwarkError && (outcome.code === 'STORAGE_FAILED' || outcome.code === 'NOT_FOUND');
       if (!(outcome instanceof BulwarkError) || (outcome.code !== 'REPOSITORY_DAMAGED' && !unreadable)) throw outcome;

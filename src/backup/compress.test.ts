@@ -52,6 +52,11 @@ test('decompressTo never writes past the recorded size: a crafted frame, a wrong
   assert.throws(() => decompressTo(frame, data.length + 1, 'blob w'), damaged(/blob w decompressed to 260000 bytes, not the 260001 recorded/));
   assert.throws(() => decompressTo(Buffer.alloc(data.length + 1), data.length, 'blob v'), damaged(/blob v is longer than its recorded size/));
   assert.throws(() => decompressTo(Buffer.from('not a frame at all'), 1000, 'blob u'), damaged(/blob u could not be decompressed/));
+  // Bulwark writes exactly one frame: two frames, or a skippable frame after one, are not a blob it wrote.
+  const half = Buffer.from('fleet backup '.repeat(10_000));
+  assert.throws(() => decompressTo(Buffer.concat([compressIfSmaller(half), compressIfSmaller(half)]), data.length, 'blob t'), damaged(/blob t could not be decompressed/));
+  const skippable = Buffer.from([0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4]);
+  assert.throws(() => decompressTo(Buffer.concat([frame, skippable]), data.length, 'blob s'), damaged(/blob s could not be decompressed/));
   // 256 bytes of RLE blocks that would inflate to 128 MiB, against a recorded 1,000 bytes.
   const header = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x58]);
   const blocks = Array.from({ length: 64 }, (_, i) => {

@@ -49,10 +49,12 @@ export function decompressTo(data: Buffer, rawLength: number, what: string): Buf
   // Into a buffer of exactly the recorded size, never more: zstd stops with an error rather than write past
   // it, so a frame crafted (by a holder of the repository keys) to inflate far beyond it costs nothing.
   // Block headers cannot bound the output beforehand: zstd splits blocks, and a small block is legitimate.
+  decompressContext ??= new zstd.DCtx();
   const out = Buffer.allocUnsafeSlow(rawLength);
   let length: number;
   try {
-    decompressContext ??= new zstd.DCtx();
+    // Exactly one frame, as Bulwark writes (zstd would also take several, or skippable frames after one).
+    if (zstd.findFrameCompressedSize(data) !== data.length) throw new Error('not one frame');
     length = decompressContext.decompress(out, data);
   } catch {
     throw new BulwarkError('REPOSITORY_DAMAGED', `${what} could not be decompressed to its recorded size`);

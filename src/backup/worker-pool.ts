@@ -4,7 +4,7 @@ import { BulwarkError } from '../core/errors.js';
 import { findWorkerEntry, startWorker } from '../core/worker-entry.js';
 import { BLOB_DATA, type BlobType, type RepositoryKeys } from './crypto.js';
 import type { PackWriter } from './repository.js';
-import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerInit } from './worker-protocol.js';
+import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
 
 export interface FileResult {
   /** Data blob ids in file order. */
@@ -119,15 +119,19 @@ export class WorkerPool {
 
   /**
    * Opens every blob of a region of a pack on a worker, only to see that each is
-   * sound: one message for many blobs. Gives, per blob in order, why it is
-   * damaged or undefined. `region` is handed over like `openBlob`'s `sealed`.
+   * sound: one message for many blobs. Gives, per blob in order, true or the
+   * REPOSITORY_DAMAGED error saying why not; any other failure rejects (it is the
+   * checker's, not the blob's). `region` is handed over like `openBlob`'s `sealed`.
    */
-  verifyBlobs(region: Buffer, blobs: readonly RegionBlob[]): Promise<(string | undefined)[]> {
-    return this.#ask<(string | null)[]>((req, slot) => {
+  verifyBlobs(region: Buffer, blobs: readonly RegionBlob[]): Promise<(true | BulwarkError)[]> {
+    return this.#ask<(WorkerError | null)[]>((req, slot) => {
       const own = ownedForTransfer(region);
       const message: ToWorker = { t: 'verify', req, region: own, blobs: blobs.map((b) => ({ ...b, id: new Uint8Array(b.id) })) };
       slot.worker.postMessage(message, [own.buffer as ArrayBuffer]);
-    }).then((errors) => errors.map((e) => e ?? undefined));
+    }).then((errors) => {
+      if (errors.length !== blobs.length) throw new BulwarkError('INTERNAL', `a backup worker answered for ${errors.length} blobs, not ${blobs.length}`);
+      return errors.map((e) => (e === null ? true : damageOrThrow(e)));
+    });
   }
 
   /** Sends one request to the next worker in turn; its answer settles the promise. */
@@ -142,7 +146,7 @@ export class WorkerPool {
     });
   }
 
-  /** Stops the workers. */
+  /** Stops the workers (Node closes the descriptors a worker opened when it is terminated mid-job). */
   async close(): Promise<void> {
     await Promise.all(this.#slots.map((s) => s.worker.terminate()));
   }
@@ -214,7 +218,13 @@ export class WorkerPool {
       const waiter = this.#opens.get(m.req);
       this.#opens.delete(m.req);
       if (m.plain) waiter?.resolve(Buffer.from(m.plain.buffer, m.plain.byteOffset, m.plain.byteLength));
-      else waiter?.reject(new BulwarkError('REPOSITORY_DAMAGED', m.error ?? 'a blob could not be opened'));
+      else {
+        try {
+          waiter?.reject(damageOrThrow(m.error ?? { message: 'a blob could not be opened' }));
+        } catch (err) {
+          waiter?.reject(err);
+        }
+      }
     } else {
       this.#fail(new BulwarkError('INTERNAL', `a backup worker failed: ${m.message}`));
     }
@@ -228,6 +238,12 @@ export class WorkerPool {
     for (const waiter of this.#opens.values()) waiter.reject(err);
     this.#opens.clear();
   }
+}
+
+/** A worker's error about a blob: damage (REPOSITORY_DAMAGED) is returned; anything else is thrown, as a fault of this run. */
+function damageOrThrow(e: WorkerError): BulwarkError {
+  if (e.code === 'REPOSITORY_DAMAGED') return new BulwarkError('REPOSITORY_DAMAGED', e.message);
+  throw new BulwarkError('INTERNAL', `a backup worker failed: ${e.message}`);
 }
 
 /**

@@ -26,6 +26,12 @@ export interface FileTask {
   size: number;
 }
 
+/** An error as it crosses threads: its catalogue code (BulwarkError) when it has one, and its message. */
+export interface WorkerError {
+  code?: string;
+  message: string;
+}
+
 /** Main → worker. */
 export type ToWorker =
   | { t: 'job'; job: number; files: FileTask[] }
@@ -68,7 +74,7 @@ export type FromWorker =
   | { t: 'lookup'; req: number; job: number; ids: Uint8Array; lengths: number[] }
   | { t: 'blobs'; req: number; job: number; blobs: SealedBlobs }
   | { t: 'done'; job: number; files: FileOutcome[] }
-  | { t: 'opened'; req: number; plain?: Uint8Array; error?: string }
-  /** Per blob of a `verify`, in order: why it is damaged, or null when it is sound. */
-  | { t: 'verified'; req: number; errors: (string | null)[] }
+  | { t: 'opened'; req: number; plain?: Uint8Array; error?: WorkerError }
+  /** Per blob of a `verify`, in order: what was wrong with it, or null when it is sound. */
+  | { t: 'verified'; req: number; errors: (WorkerError | null)[] }
   | { t: 'fatal'; message: string };

@@ -130,7 +130,10 @@ export class WorkerPool {
       slot.worker.postMessage(message, [own.buffer as ArrayBuffer]);
     }).then((errors) => {
       if (errors.length !== blobs.length) throw new BulwarkError('INTERNAL', `a backup worker answered for ${errors.length} blobs, not ${blobs.length}`);
-      return errors.map((e) => (e === null ? true : damageOrThrow(e)));
+      const outcomes = errors.map((e) => (e === null ? (true as const) : fromWorker(e)));
+      const fault = outcomes.find((o) => o !== true && o.code !== 'REPOSITORY_DAMAGED');
+      if (fault) throw fault;
+      return outcomes;
     });
   }
 
@@ -218,13 +221,7 @@ export class WorkerPool {
       const waiter = this.#opens.get(m.req);
       this.#opens.delete(m.req);
       if (m.plain) waiter?.resolve(Buffer.from(m.plain.buffer, m.plain.byteOffset, m.plain.byteLength));
-      else {
-        try {
-          waiter?.reject(damageOrThrow(m.error ?? { message: 'a blob could not be opened' }));
-        } catch (err) {
-          waiter?.reject(err);
-        }
-      }
+      else waiter?.reject(fromWorker(m.error ?? { message: 'it sent neither a blob nor an error' }));
     } else {
       this.#fail(new BulwarkError('INTERNAL', `a backup worker failed: ${m.message}`));
     }
@@ -240,10 +237,9 @@ export class WorkerPool {
   }
 }
 
-/** A worker's error about a blob: damage (REPOSITORY_DAMAGED) is returned; anything else is thrown, as a fault of this run. */
-function damageOrThrow(e: WorkerError): BulwarkError {
-  if (e.code === 'REPOSITORY_DAMAGED') return new BulwarkError('REPOSITORY_DAMAGED', e.message);
-  throw new BulwarkError('INTERNAL', `a backup worker failed: ${e.message}`);
+/** A worker's error about a blob, on this side: damage stays damage; anything else is a fault of this run, not of the blob. */
+function fromWorker(e: WorkerError): BulwarkError {
+  return e.code === 'REPOSITORY_DAMAGED' ? new BulwarkError('REPOSITORY_DAMAGED', e.message) : new BulwarkError('INTERNAL', `a backup worker failed: ${e.message}`);
 }
 
 /**

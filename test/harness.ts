@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { ConnectionOptions, SecureVersion, TLSSocket } from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { WebSocket } from 'ws';
@@ -27,6 +28,16 @@ import type { EventView, NodeView } from '../src/protocol/api.js';
 import type { ServerOptions } from '../src/server/options.js';
 import { Server } from '../src/server/server.js';
 import type { TestDatabase } from '../src/store/test-databases.js';
+
+/**
+ * A test file that does not exit after its last test says what still holds its event loop
+ * (seen once in CI: test/fleet.test.ts, every suite ok, then the runner's 180 s timeout).
+ * The timer is unref'd: it fires only when something else keeps the process alive.
+ */
+after(() => {
+  const timer = setTimeout(() => process.stderr.write(`harness: this test file still runs 20 s after its last test; alive: ${process.getActiveResourcesInfo().join(', ')}\n`), 20_000);
+  timer.unref();
+});
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const POSTGRES_URL = process.env.BULWARK_TEST_POSTGRES_URL;

@@ -6,7 +6,6 @@ import { chmod, link, lstat, mkdir, open, readdir, readFile, readlink, rm, stat,
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { LocalBackend } from '../src/backup/backend/local.js';
-import { sealBlob } from '../src/backup/blob-codec.js';
 import { blobId, BLOB_DATA } from '../src/backup/crypto.js';
 import { Repository } from '../src/backup/repository.js';
 import type { SnapshotSummary } from '../src/backup/snapshot.js';
@@ -298,8 +297,7 @@ describe('stand-alone backups through the CLI', { timeout: 300_000 }, () => {
       await repo.loadIndex();
       const fileNode = async (name: string, text: string): Promise<Record<string, unknown>> => {
         const plain = Buffer.from(text);
-        const id = blobId(repo.keys.mac, BLOB_DATA, plain);
-        if (repo.writer.claim(id)) await repo.writer.add(BLOB_DATA, id, await sealBlob(repo.keys, BLOB_DATA, id, plain), plain.length);
+        const id = await repo.saveBlob(BLOB_DATA, plain);
         return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: '0', size: plain.length, content: [id.toString('hex')] };
       };
       const meta = { mode: 0o755, uid: 0, gid: 0, mtimeNs: '0' };

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, read, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { promisify } from 'node:util';
-import { joinOwned, openBlob } from './blob-codec.js';
+import { joinOwned, openBlob, ownedForTransfer } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
 import { BlobCompressor } from './compress.js';
 import { BLOB_DATA, blobAad, blobId, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
@@ -175,7 +175,7 @@ function openRequest(req: number, type: number, id: Uint8Array, sealed: Uint8Arr
   try {
     const opened = openBlob(keys, type as BlobType, id, sealed, rawLength);
     // Sent by transfer, so it must own its memory exactly; most outputs do already, and need no copy.
-    const plain = opened.byteOffset === 0 && opened.byteLength === opened.buffer.byteLength ? opened : joinOwned([opened]);
+    const plain = ownedForTransfer(opened);
     send({ t: 'opened', req, plain }, [plain.buffer as ArrayBuffer]);
   } catch (err) {
     send({ t: 'opened', req, error: crossing(err) });

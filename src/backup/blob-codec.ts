@@ -32,3 +32,13 @@ export function joinOwned(parts: readonly Uint8Array[]): Buffer {
   }
   return out;
 }
+
+/**
+ * Bytes with an ArrayBuffer of their own, to be handed (transferred) to another thread:
+ * the bytes themselves when they are one already, else a copy. A view into a larger
+ * buffer (a whole pack read, Node's shared pool) would be copied whole, or be taken
+ * from under its other users.
+ */
+export function ownedForTransfer(bytes: Buffer): Buffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : joinOwned([bytes]);
+}

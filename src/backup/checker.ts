@@ -72,13 +72,6 @@ function short(hex: string): string {
   return hex.slice(0, 12);
 }
 
-/** A copy with memory of its own: a view would carry its whole pack to a worker thread. */
-function owned(bytes: Buffer): Buffer {
-  const out = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(out);
-  return out;
-}
-
 /** `count` of `items` chosen uniformly at random. */
 function sample<T>(items: readonly T[], count: number): T[] {
   const pool = [...items];
@@ -242,7 +235,8 @@ class Checker {
       backend,
       wanted,
       async (blob, sealed) => {
-        await this.#opener(blob.location.type, blob.id, this.options.openBlob ? owned(sealed) : sealed, blob.location.rawLength);
+        // A worker pool's opener copies a view before handing it over (ownedForTransfer).
+        await this.#opener(blob.location.type, blob.id, sealed, blob.location.rawLength);
         return true;
       },
       (region, offset, blobs) => this.#regionOpener(region, offset, blobs),

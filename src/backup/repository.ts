@@ -309,14 +309,16 @@ export class Repository {
     return this.#writer;
   }
 
+  /** Stores a blob on this thread unless an identical one is already there (or on its way); returns its id. */
+  async saveBlob(type: BlobType, plain: Buffer): Promise<Buffer> {
+    const id = blobId(this.keys.mac, type, plain);
+    if (this.writer.claim(id)) await this.writer.add(type, id, sealBlob(this.keys, type, id, plain), plain.length);
+    return id;
+  }
+
   /** Stores a tree unless an identical one is already there; returns its id (hex). */
   async saveTree(tree: Tree): Promise<string> {
-    const plain = encodeTree(tree);
-    const id = blobId(this.keys.mac, BLOB_TREE, plain);
-    if (this.writer.claim(id)) {
-      await this.writer.add(BLOB_TREE, id, sealBlob(this.keys, BLOB_TREE, id, plain), plain.length);
-    }
-    return id.toString('hex');
+    return (await this.saveBlob(BLOB_TREE, encodeTree(tree))).toString('hex');
   }
 
   /** Makes every blob added so far durable: packs written, then an index file naming them. */

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
 import { sealBlob } from './blob-codec.js';
-import { BLOB_DATA, blobId } from './crypto.js';
+import { BLOB_DATA } from './crypto.js';
 import { Repository } from './repository.js';
 import { Restorer } from './restorer.js';
 import type { TreeNode } from './tree.js';
@@ -16,8 +16,7 @@ let dir: string;
 let repo: Repository;
 
 async function fileNode(name: string, plain: Buffer, extra: Partial<TreeNode> = {}): Promise<TreeNode> {
-  const id = blobId(repo.keys.mac, BLOB_DATA, plain);
-  if (repo.writer.claim(id)) await repo.writer.add(BLOB_DATA, id, await sealBlob(repo.keys, BLOB_DATA, id, plain), plain.length);
+  const id = await repo.saveBlob(BLOB_DATA, plain);
   return { name, type: 'file', mode: 0o640, uid: 0, gid: 0, mtimeNs: '1600000000000000000', size: plain.length, content: [id.toString('hex')], ...extra };
 }
 
@@ -25,7 +24,7 @@ async function fileNode(name: string, plain: Buffer, extra: Partial<TreeNode> = 
 async function damagedNode(name: string): Promise<TreeNode> {
   const plain = Buffer.from('what the file held');
   const id = randomBytes(32);
-  await repo.writer.add(BLOB_DATA, id, await sealBlob(repo.keys, BLOB_DATA, id, plain), plain.length);
+  await repo.writer.add(BLOB_DATA, id, sealBlob(repo.keys, BLOB_DATA, id, plain), plain.length);
   return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: '0', size: plain.length, content: [id.toString('hex')] };
 }
 

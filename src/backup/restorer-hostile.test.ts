@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { LocalBackend } from './backend/local.js';
-import { sealBlob } from './blob-codec.js';
-import { BLOB_DATA, blobId } from './crypto.js';
+import { BLOB_DATA } from './crypto.js';
 import { Repository } from './repository.js';
 import { MAX_TREE_DEPTH, Restorer } from './restorer.js';
 import type { TreeNode } from './tree.js';
@@ -21,8 +20,7 @@ let repo: Repository;
 
 async function fileNode(name: string, text: string, extra: Partial<TreeNode> = {}): Promise<TreeNode> {
   const plain = Buffer.from(text);
-  const id = blobId(repo.keys.mac, BLOB_DATA, plain);
-  if (repo.writer.claim(id)) await repo.writer.add(BLOB_DATA, id, await sealBlob(repo.keys, BLOB_DATA, id, plain), plain.length);
+  const id = await repo.saveBlob(BLOB_DATA, plain);
   return { name, type: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: '0', size: plain.length, content: [id.toString('hex')], ...extra };
 }
 

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { BulwarkError } from '../core/errors.js';
 import { findWorkerEntry, startWorker } from '../core/worker-entry.js';
+import { ownedForTransfer } from './blob-codec.js';
 import { BLOB_DATA, type BlobType, type RepositoryKeys } from './crypto.js';
 import type { PackWriter } from './repository.js';
 import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
@@ -240,18 +241,6 @@ export class WorkerPool {
 /** A worker's error about a blob, on this side: damage stays damage; anything else is a fault of this run, not of the blob. */
 function fromWorker(e: WorkerError): BulwarkError {
   return e.code === 'REPOSITORY_DAMAGED' ? new BulwarkError('REPOSITORY_DAMAGED', e.message) : new BulwarkError('INTERNAL', `a backup worker failed: ${e.message}`);
-}
-
-/**
- * Bytes with an ArrayBuffer of their own, to be handed to a worker: a view into a larger
- * buffer (a whole pack, Node's shared pool) would be copied whole, or take it from under its other users.
- */
-function ownedForTransfer(bytes: Buffer): Buffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) return bytes;
-  // allocUnsafeSlow: never a slice of Node's shared pool.
-  const own = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(own);
-  return own;
 }
 
 function toResult(outcome: FileOutcome): FileResult {

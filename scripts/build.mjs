@@ -5,9 +5,9 @@ import { cp, mkdir, readdir, rm } from 'node:fs/promises';
 
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true });
 await build({
-  // Audits and backups run in worker threads started from dist/audit-worker.js and
-  // dist/backup-worker.js (src/core/worker-entry.ts finds them beside the bundle or one level up from a chunk).
-  entryPoints: { bulwark: 'src/cli/main.ts', 'audit-worker': 'src/agent/audit-worker.ts', 'backup-worker': 'src/backup/backup-worker.ts' },
+  // Audits and backups run in worker threads started from dist/audit-worker.js, dist/backup-worker.js and
+  // dist/read-ahead-worker.js (src/core/worker-entry.ts finds them beside the bundle or one level up from a chunk).
+  entryPoints: { bulwark: 'src/cli/main.ts', 'audit-worker': 'src/agent/audit-worker.ts', 'backup-worker': 'src/backup/backup-worker.ts', 'read-ahead-worker': 'src/backup/read-ahead-worker.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

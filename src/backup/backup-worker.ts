@@ -5,6 +5,7 @@ import { joinOwned, openBlob, ownedForTransfer } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
 import { BlobCompressor } from './compress.js';
 import { BLOB_DATA, blobAad, blobId, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
+import { markStarted } from './read-progress.js';
 import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
 
 /**
@@ -16,6 +17,7 @@ import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, typ
 const init = workerData as WorkerInit;
 const keys: RepositoryKeys = { encryption: Buffer.from(init.encryption), mac: Buffer.from(init.mac), chunker: Buffer.from(init.chunker) };
 const table = gearTable(keys.chunker);
+const progress = new Int32Array(init.progress);
 const port = parentPort;
 if (!port) throw new Error('backup-worker must run as a worker thread');
 
@@ -56,6 +58,8 @@ class Job {
   constructor(
     readonly id: number,
     readonly files: FileTask[],
+    /** The batch's number in the progress ring, when the read-ahead thread reads ahead of it. */
+    readonly seq: number | undefined,
   ) {}
 
   /** Asks which pending chunks are new, seals those, sends them; the buffer region they used is then free. */
@@ -84,7 +88,6 @@ class Job {
     if (newIds.length === 0) return;
     const newIdBytes = joinOwned(newIds);
     const data = joinOwned(parts);
-    // Wait until the main thread has taken them: when storage is slow, reading stops instead of memory filling up.
     const stored = nextReq++;
     const taken = answerOf(stored);
     send({ t: 'blobs', req: stored, job: this.id, blobs: { ids: newIdBytes, data, lengths, rawLengths } }, [newIdBytes.buffer as ArrayBuffer, data.buffer as ArrayBuffer]);
@@ -158,6 +161,7 @@ class Job {
         await this.flush();
         at = 0;
       }
+      if (this.seq !== undefined) markStarted(progress, this.seq, index);
       at = await this.readFile(index, task, at);
     }
     await this.flush();
@@ -166,8 +170,8 @@ class Job {
   }
 }
 
-async function runJob(id: number, files: FileTask[]): Promise<void> {
-  const outcomes = await new Job(id, files).run();
+async function runJob(id: number, files: FileTask[], seq: number | undefined): Promise<void> {
+  const outcomes = await new Job(id, files, seq).run();
   send({ t: 'done', job: id, files: outcomes }, outcomes.map((o) => o.content.buffer as ArrayBuffer));
 }
 
@@ -202,7 +206,7 @@ function verifyRequest(req: number, region: Uint8Array, blobs: readonly RegionBl
 
 port.on('message', (message: ToWorker) => {
   if (message.t === 'job') {
-    runJob(message.job, message.files).catch((err: unknown) => send({ t: 'fatal', message: (err as Error).message }));
+    runJob(message.job, message.files, message.seq).catch((err: unknown) => send({ t: 'fatal', message: (err as Error).message }));
   } else if (message.t === 'known' || message.t === 'stored') {
     const resolve = waiting.get(message.req);
     waiting.delete(message.req);

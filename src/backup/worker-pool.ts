@@ -4,6 +4,7 @@ import { BulwarkError } from '../core/errors.js';
 import { findWorkerEntry, startWorker } from '../core/worker-entry.js';
 import { ownedForTransfer } from './blob-codec.js';
 import { BLOB_DATA, type BlobType, type RepositoryKeys } from './crypto.js';
+import { ReadAhead } from './read-ahead.js';
 import type { PackWriter } from './repository.js';
 import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
 
@@ -29,6 +30,8 @@ interface Slot {
 
 interface QueuedJob {
   files: FileTask[];
+  /** Its number in the read-ahead's progress ring, when it was given to the read-ahead. */
+  seq: number | undefined;
   resolve: (results: FileOutcome[]) => void;
   reject: (err: unknown) => void;
 }
@@ -51,6 +54,7 @@ export class WorkerPool {
   #failure: unknown;
   #batch: { task: FileTask; resolve: (r: FileResult) => void; reject: (e: unknown) => void }[] = [];
   #batchBytes = 0;
+  readonly #readAhead = new ReadAhead();
 
   readonly #init: WorkerInit;
   readonly #size: number;
@@ -62,7 +66,7 @@ export class WorkerPool {
     size = Math.max(1, availableParallelism()),
   ) {
     entry ??= findWorkerEntry('backup-worker', import.meta.url);
-    this.#init = { encryption: keys.encryption, mac: keys.mac, chunker: keys.chunker };
+    this.#init = { encryption: keys.encryption, mac: keys.mac, chunker: keys.chunker, progress: this.#readAhead.progress.buffer as SharedArrayBuffer };
     this.#size = size;
   }
 
@@ -84,7 +88,7 @@ export class WorkerPool {
   /** Backs up one file's content; small files are batched with others (call `flushBatch` before waiting on them). */
   file(task: FileTask): Promise<FileResult> {
     const size = task.size;
-    if (size > SMALL_FILE_BYTES) return this.#run([task]).then((r) => toResult(r[0] as FileOutcome));
+    if (size > SMALL_FILE_BYTES) return this.#run([task], undefined).then((r) => toResult(r[0] as FileOutcome));
     return new Promise((resolve, reject) => {
       this.#batch.push({ task, resolve, reject });
       this.#batchBytes += size;
@@ -98,7 +102,8 @@ export class WorkerPool {
     const batch = this.#batch;
     this.#batch = [];
     this.#batchBytes = 0;
-    this.#run(batch.map((b) => b.task)).then(
+    const tasks = batch.map((b) => b.task);
+    this.#run(tasks, this.#readAhead.offer(tasks)).then(
       (outcomes) => batch.forEach((b, i) => b.resolve(toResult(outcomes[i] as FileOutcome))),
       (err: unknown) => batch.forEach((b) => b.reject(err)),
     );
@@ -150,15 +155,15 @@ export class WorkerPool {
     });
   }
 
-  /** Stops the workers (Node closes the descriptors a worker opened when it is terminated mid-job). */
+  /** Stops the workers and the read-ahead (Node closes the descriptors a worker opened when it is terminated mid-job). */
   async close(): Promise<void> {
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    await Promise.all([...this.#slots.map((s) => s.worker.terminate()), this.#readAhead.close()]);
   }
 
-  #run(files: FileTask[]): Promise<FileOutcome[]> {
+  #run(files: FileTask[], seq: number | undefined): Promise<FileOutcome[]> {
     if (this.#failure) return Promise.reject(this.#failure);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ files, resolve, reject });
+      this.#queue.push({ files, seq, resolve, reject });
       this.#dispatch();
     });
   }
@@ -172,7 +177,7 @@ export class WorkerPool {
       const id = this.#nextJob++;
       slot.jobs++;
       this.#jobs.set(id, { slot, job, blobWrites: [] });
-      const message: ToWorker = { t: 'job', job: id, files: job.files };
+      const message: ToWorker = { t: 'job', job: id, files: job.files, ...(job.seq === undefined ? {} : { seq: job.seq }) };
       slot.worker.postMessage(message);
     }
   }

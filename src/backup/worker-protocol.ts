@@ -12,6 +12,19 @@ export interface WorkerInit {
   encryption: Uint8Array;
   mac: Uint8Array;
   chunker: Uint8Array;
+  /** The ring where workers say which files of each small-file batch they have begun (read-progress.ts). */
+  progress: SharedArrayBuffer;
+}
+
+/** The read-ahead thread's start-up data: the same ring, read only. */
+export interface ReadAheadInit {
+  progress: SharedArrayBuffer;
+}
+
+/** Main → read-ahead: the files of small-file batch `seq`, in the order a worker will read them. */
+export interface ReadAheadBatch {
+  seq: number;
+  files: { path: string; inode: number; device: number }[];
 }
 
 export interface FileTask {
@@ -34,7 +47,8 @@ export interface WorkerError {
 
 /** Main → worker. */
 export type ToWorker =
-  | { t: 'job'; job: number; files: FileTask[] }
+  /** `seq`: the batch's number in the progress ring, when the read-ahead thread was given it. */
+  | { t: 'job'; job: number; files: FileTask[]; seq?: number }
   | { t: 'known'; req: number; fresh: Uint8Array }
   /** The blobs of request `req` are in the pack writer: the worker may go on (back-pressure). */
   | { t: 'stored'; req: number }

@@ -242,4 +242,40 @@ describe('backup (archiver)', () => {
     const repo = await Repository.open(new LocalBackend(dir), credential);
     assert.deepEqual(await repo.listSnapshots(), []);
   });
+
+  it('blockingStat: the same tree as with stat calls on libuv threads, and an entry gone before its stat is reported, not fatal', async () => {
+    const src = join(root, 'blocking-stat');
+    await mkdir(join(src, 'sub'), { recursive: true });
+    await writeFile(join(src, 'a.txt'), 'a');
+    await writeFile(join(src, 'empty'), '');
+    await writeFile(join(src, 'sub', 'b.bin'), randomBytes(3000));
+    symlinkSync('a.txt', join(src, 'link'));
+    await chmod(join(src, 'a.txt'), 0o640);
+    const shape = async (repo: Repository, treeId: string): Promise<unknown[]> => {
+      const nodes = (await repo.loadTree((await nodeAt(repo, treeId, src)).subtree as string)).nodes;
+      // Blob and tree ids are keyed per repository: everything else must match.
+      return nodes.map(({ content, subtree, ...rest }) => ({ ...rest, blobs: content?.length, dir: subtree !== undefined }));
+    };
+    const plain = await run(await newRepository(), { paths: [src] });
+    const blocking = await run(await newRepository(), { paths: [src], blockingStat: true });
+    assert.deepEqual(await shape(blocking.repo, blocking.result.snapshot.tree), await shape(plain.repo, plain.result.snapshot.tree));
+    assert.deepEqual(await namesIn(blocking.repo, blocking.result.snapshot.tree, src), ['a.txt', 'empty', 'link', 'sub']);
+
+    // "{late}" sorts after the bad name, whose report removes it: its stat then fails on this thread.
+    writeFileSync(Buffer.concat([Buffer.from(`${src}/`), BAD_NAME]), 'bad name');
+    await writeFile(join(src, '{late}'), 'removed before its stat');
+    const errors: [string, string][] = [];
+    const { repo, result } = await run(await newRepository(), {
+      paths: [src],
+      blockingStat: true,
+      onError: (path, message) => {
+        errors.push([path, message]);
+        if (message.includes('UTF-8')) unlinkSync(join(src, '{late}'));
+      },
+    });
+    assert.equal(errors.length, 2, JSON.stringify(errors));
+    assert.deepEqual(errors[1], [join(src, '{late}'), 'cannot read its metadata (ENOENT)']);
+    assert.deepEqual(await namesIn(repo, result.snapshot.tree, src), ['a.txt', 'empty', 'link', 'sub']);
+    assert.equal(result.snapshot.summary?.errors, 2);
+  });
 });

@@ -118,6 +118,7 @@ Exit status 12 means the snapshot was written but some files could not be read (
         ...(flags.host === undefined ? {} : { host: flags.host }),
         parent: flags.force ? 'none' : (flags.parent ?? 'auto'),
         scan: progress.enabled,
+        blockingStat: true,
         onProgress: (p) => progress.update(p),
         onError: (path, message) => {
           errors.push({ path, message });

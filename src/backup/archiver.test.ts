@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backup, type BackupOptions } from './archiver.js';
+import type { Backend } from './backend/backend.js';
 import { LocalBackend } from './backend/local.js';
 import type { Credential } from './key-file.js';
 import { listLocks } from './lock.js';
@@ -277,5 +278,45 @@ describe('backup (archiver)', () => {
     assert.deepEqual(errors[1], [join(src, '{late}'), 'cannot read its metadata (ENOENT)']);
     assert.deepEqual(await namesIn(repo, result.snapshot.tree, src), ['a.txt', 'empty', 'link', 'sub']);
     assert.equal(result.snapshot.summary?.errors, 2);
+  });
+
+  it('a backup that fails while a pack is being filled leaves no temp file of it behind', async () => {
+    const src = join(root, 'storage-fails');
+    await mkdir(src);
+    for (let i = 0; i < 3; i++) await writeFile(join(src, `f${i}.bin`), randomBytes(10 * 1024 * 1024));
+    const dir = await newRepository();
+    const local = new LocalBackend(dir);
+    // Storage that takes the first pack's bytes but fails to publish it (a full disk at fsync).
+    let commits = 0;
+    const failing: Backend = {
+      location: local.location,
+      create: () => local.create(),
+      list: (kind) => local.list(kind),
+      read: (kind, name, range) => local.read(kind, name, range),
+      write: (kind, name, data, options) => local.write(kind, name, data, options),
+      remove: (kind, name) => local.remove(kind, name),
+      stat: (kind, name) => local.stat(kind, name),
+      close: () => local.close(),
+      openWriter: async (kind, name, options) => {
+        const writer = await local.openWriter(kind, name, options);
+        return {
+          append: (parts) => writer.append(parts),
+          abort: () => writer.abort(),
+          commit: async () => {
+            if (++commits === 1) {
+              await writer.abort();
+              throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+            }
+            await writer.commit();
+          },
+        };
+      },
+    };
+    const repo = await Repository.open(failing, credential);
+    await assert.rejects(backup(repo, { paths: [src], workers: 1 }), /ENOSPC/);
+    const leftovers = (await readdir(join(dir, 'data'), { recursive: true })).filter((p) => p.split('/').pop()?.startsWith('.') === true);
+    assert.deepEqual(leftovers, []);
+    assert.ok(commits >= 1);
+    assert.deepEqual(await listLocks(local, repo.keys.encryption), [], 'the lock is released');
   });
 });

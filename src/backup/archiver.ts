@@ -449,6 +449,11 @@ export async function backup(repo: Repository, options: BackupOptions): Promise<
     await lock.assertHeld();
     const id = await repo.saveSnapshot(snapshot);
     return { id, snapshot: { ...snapshot, id } };
+  } catch (err) {
+    // The pack being filled is a temp file: leave none behind (workers first, so none adds to it meanwhile).
+    await pool.close();
+    await repo.writer.discard();
+    throw err;
   } finally {
     await pool.close();
     await lock.release().catch(() => undefined);

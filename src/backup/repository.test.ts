@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -29,6 +29,31 @@ async function names(backend: Backend, kind: FileKind): Promise<string[]> {
   const out: string[] = [];
   for await (const file of backend.list(kind)) out.push(file.name);
   return out.sort();
+}
+
+/** The local backend, recording the size of each piece appended to a file written in pieces. */
+function recordingAppends(inner: LocalBackend, sizes: number[]): Backend {
+  return {
+    location: inner.location,
+    create: () => inner.create(),
+    list: (kind) => inner.list(kind),
+    read: (kind, name, range) => inner.read(kind, name, range),
+    write: (kind, name, data, options) => inner.write(kind, name, data, options),
+    remove: (kind, name) => inner.remove(kind, name),
+    stat: (kind, name) => inner.stat(kind, name),
+    close: () => inner.close(),
+    openWriter: async (kind, name, options) => {
+      const writer = await inner.openWriter(kind, name, options);
+      return {
+        append: (parts) => {
+          sizes.push(parts.reduce((n, p) => n + p.length, 0));
+          return writer.append(parts);
+        },
+        commit: () => writer.commit(),
+        abort: () => writer.abort(),
+      };
+    },
+  };
 }
 
 /** Stores a data blob as the backup workers do, but without compression (random data would not shrink anyway). */
@@ -365,6 +390,43 @@ describe('Repository', () => {
       }
       await assert.rejects(repo.flush(), /ENOSPC/);
       assert.deepEqual(await names(new LocalBackend(dir), 'index'), []);
+    });
+
+    it('a pack reaches storage in pieces of about 1 MiB as its blobs come, never held whole, and reads back', async () => {
+      const dir = freshDir();
+      await Repository.init(new LocalBackend(dir), fast);
+      const appends: number[] = [];
+      const repo = await Repository.open(recordingAppends(new LocalBackend(dir), appends), fast);
+      const blobs: [Buffer, Buffer][] = [];
+      // 300 blobs of 64 KiB (19 MiB): one full pack, and one partly filled.
+      for (let i = 0; i < 300; i++) {
+        const plain = randomBytes(64 * 1024);
+        blobs.push([await addData(repo, plain), plain]);
+      }
+      await repo.flush();
+      assert.equal((await names(repo.backend, 'data')).length, 2);
+      assert.ok(appends.length >= 18, `${appends.length} appends`);
+      // A piece is at most the 1 MiB threshold plus the blob that crossed it (and a header at the end).
+      assert.ok(Math.max(...appends) < (1 << 20) + 2 * 64 * 1024, `largest piece ${Math.max(...appends)} B`);
+      const reopened = await Repository.open(new LocalBackend(dir), fast);
+      await reopened.loadIndex();
+      for (const [id, plain] of [blobs[0], blobs[150], blobs[299]] as [Buffer, Buffer][]) assert.deepEqual(await reopened.readBlob(BLOB_DATA, id), plain);
+      await reopened.backend.close();
+    });
+
+    it('discard (a failed backup) removes the pack being filled, waits for packs being committed, and refuses blobs after', async () => {
+      const dir = freshDir();
+      await Repository.init(new LocalBackend(dir), fast);
+      const repo = await Repository.open(new LocalBackend(dir), fast);
+      // 17 blobs of 1 MiB: one pack committing, one being filled.
+      for (let i = 0; i < 17; i++) await addData(repo, randomBytes(1 << 20));
+      const temps = async (): Promise<string[]> => (await readdir(join(dir, 'data'), { recursive: true })).filter((p) => p.split('/').pop()?.startsWith('.') === true);
+      assert.ok((await temps()).length >= 1, 'the pack being filled is a temp file');
+      await repo.writer.discard();
+      assert.deepEqual(await temps(), []);
+      assert.equal((await names(repo.backend, 'data')).length, 1, 'the committed pack stays (unreferenced: no index names it)');
+      assert.deepEqual(await names(repo.backend, 'index'), []);
+      await assert.rejects(addData(repo, randomBytes(10)), { code: 'INTERNAL' });
     });
   });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { BulwarkError } from '../core/errors.js';
-import type { Backend } from './backend/backend.js';
+import { openWriter, type Backend, type FileWriter } from './backend/backend.js';
 import { BlobIndex } from './blob-index.js';
 import { openBlob, sealBlob } from './blob-codec.js';
 import { mapLimit, Semaphore } from './concurrency.js';
@@ -31,6 +31,8 @@ export const REPOSITORY_VERSION = 1;
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
 /** Packs being uploaded at once: bounds memory to about this many packs. */
 const UPLOADS_IN_FLIGHT = 2;
+/** A pack's blobs go to its file in pieces of about this size: few writes, little held in memory. */
+const APPEND_BYTES = 1024 * 1024;
 /** Key files a repository may hold. */
 const MAX_KEYS = 64;
 
@@ -351,16 +353,23 @@ export class Repository {
 }
 
 /**
- * Collects sealed blobs into packs and writes them, at most UPLOADS_IN_FLIGHT at
- * a time (callers wait when storage is the bottleneck, which bounds memory).
- * A blob is entered in the index as soon as it is added, so the same content
- * offered twice (by two files, or two workers) is stored once.
+ * Collects sealed blobs into packs, written as they fill (a pack is streamed to
+ * storage in pieces of APPEND_BYTES, not held whole in memory) and committed at
+ * most UPLOADS_IN_FLIGHT at a time; callers wait when storage is the bottleneck,
+ * which bounds memory. A blob is entered in the index as soon as it is added,
+ * so the same content offered twice (by two files, or two workers) is stored once.
  */
 export class PackWriter {
   #id = randomBytes(32);
-  #parts: Buffer[] = [];
   #entries: PackEntry[] = [];
   #bytes = 0;
+  /** The open pack's file, opened with its first piece. */
+  #file: Promise<FileWriter> | undefined;
+  /** Sealed blobs not yet handed to the file. */
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  /** The open pack's appends, one after another. */
+  #appended: Promise<void> = Promise.resolve();
   readonly #uploads = new Semaphore(UPLOADS_IN_FLIGHT);
   readonly #inFlight = new Set<Promise<void>>();
   readonly #written: IndexPack[] = [];
@@ -384,13 +393,14 @@ export class PackWriter {
     return true;
   }
 
-  /** Appends a sealed blob (claimed or not) to the current pack; waits when too many packs are being written. */
+  /** Appends a sealed blob (claimed or not) to the current pack; waits while its file or storage catches up. */
   async add(type: BlobType, id: Buffer, sealed: readonly Buffer[], rawLength: number): Promise<void> {
     if (this.#failure) throw this.#failure;
     const length = sealed.reduce((n, p) => n + p.length, 0);
     const entry: PackEntry = { type, id, offset: this.#bytes, length, rawLength };
     this.#entries.push(entry);
-    this.#parts.push(...sealed);
+    this.#pending.push(...sealed);
+    this.#pendingBytes += length;
     this.#bytes += length;
     this.bytesStored += length;
     this.rawBytesStored += rawLength;
@@ -398,32 +408,65 @@ export class PackWriter {
     this.repo.index.add(id, { type, pack: this.repo.packNumber(this.#id), offset: entry.offset, length, rawLength });
     this.#claimed.delete(id.toString('hex'));
     if (this.#bytes >= PACK_TARGET_BYTES) await this.#closePack();
+    else if (this.#pendingBytes >= APPEND_BYTES) await this.#append([]);
+  }
+
+  /** Hands the pending blobs (and `more`) to the open pack's file, after its earlier appends. */
+  #append(more: readonly Uint8Array[]): Promise<void> {
+    const parts = [...this.#pending.splice(0), ...more];
+    this.#pendingBytes = 0;
+    const name = this.#id.toString('hex');
+    const file = (this.#file ??= openWriter(this.repo.backend, 'data', name, { exclusive: true }));
+    // Handled through the chain (and the pack's upload); this only keeps an early failure from being "unhandled".
+    file.catch(() => undefined);
+    this.#appended = this.#appended.then(async () => (await file).append(parts));
+    return this.#appended;
   }
 
   async #closePack(): Promise<void> {
     if (this.#entries.length === 0) return;
     const id = this.#id;
     const entries = this.#entries;
-    const parts = this.#parts;
-    parts.push(encodePackHeader(this.repo.keys.encryption, entries));
+    const appended = this.#append([encodePackHeader(this.repo.keys.encryption, entries)]);
+    const file = this.#file as Promise<FileWriter>;
     this.#id = randomBytes(32);
     this.#entries = [];
-    this.#parts = [];
     this.#bytes = 0;
+    this.#file = undefined;
+    this.#appended = Promise.resolve();
     await this.#uploads.acquire();
-    const upload = this.repo.backend
-      .write('data', id.toString('hex'), parts, { exclusive: true })
-      .then(() => {
+    const upload = appended
+      .then(async () => {
+        await (await file).commit();
         this.#written.push({ id, blobs: entries.map((e) => ({ type: e.type, id: e.id, offset: e.offset, length: e.length, rawLength: e.rawLength })) });
       })
-      .catch((err: unknown) => {
+      .catch(async (err: unknown) => {
         this.#failure ??= err;
+        await file.then((f) => f.abort()).catch(() => undefined);
       })
       .finally(() => {
         this.#uploads.release();
         this.#inFlight.delete(upload);
       });
     this.#inFlight.add(upload);
+  }
+
+  /**
+   * After a failed backup: the open pack's file is removed (none of its blobs is in
+   * an index file), and packs already being committed are waited for (they stay
+   * unreferenced until prune). The writer is not used afterwards.
+   */
+  async discard(): Promise<void> {
+    // A worker's blobs still on their way must not open another file.
+    this.#failure ??= new BulwarkError('INTERNAL', 'the backup was given up');
+    const file = this.#file;
+    this.#file = undefined;
+    this.#entries = [];
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    await this.#appended.catch(() => undefined);
+    if (file) await file.then((f) => f.abort()).catch(() => undefined);
+    while (this.#inFlight.size > 0) await Promise.all([...this.#inFlight]);
   }
 
   /** Closes the open pack, waits for every upload, then writes one index file for the packs written since the last flush. */

@@ -207,7 +207,8 @@ export class WorkerPool {
         const ack: ToWorker = { t: 'stored', req: m.req };
         slot.worker.postMessage(ack);
       });
-      written.catch(() => undefined); // the job's promise reports it
+      // Storage failed (the writer's failure sticks): the worker would wait for its acknowledgement forever, so every job fails now.
+      written.catch((err: unknown) => this.#fail(err));
       running.blobWrites.push(written);
     } else if (m.t === 'done') {
       const running = this.#jobs.get(m.job);

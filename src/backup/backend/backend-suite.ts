@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { BulwarkError } from '../../core/errors.js';
 import type { ErrorCode } from '../../core/errors.js';
-import { FILE_KINDS } from './backend.js';
+import { FILE_KINDS, openWriter } from './backend.js';
 import type { Backend, FileInfo, FileKind } from './backend.js';
 
 /**
@@ -53,6 +53,30 @@ export function backendSuite(name: string, make: () => Promise<{ backend: Backen
         await backend.write('data', id, parts);
         assert.deepEqual(await backend.read('data', id), Buffer.concat(parts));
         assert.equal((await backend.stat('data', id))?.size, 11 + 100 + 3);
+      }));
+
+    test('a file written piece by piece is seen only once committed, and whole; an abandoned one never; a taken name is CONFLICT', () =>
+      withBackend(async (backend) => {
+        await backend.create();
+        const id = hexId();
+        const pieces = [randomBytes(700), randomBytes(5000), randomBytes(1)];
+        const writer = await openWriter(backend, 'data', id, { exclusive: true });
+        await writer.append([pieces[0] as Buffer]);
+        await writer.append([pieces[1] as Buffer, pieces[2] as Buffer]);
+        assert.equal(await backend.stat('data', id), undefined, 'nothing is visible before commit');
+        assert.deepEqual(await listAll(backend, 'data'), []);
+        await writer.commit();
+        assert.deepEqual(await backend.read('data', id), Buffer.concat(pieces));
+
+        const abandoned = await openWriter(backend, 'data', hexId(), { exclusive: true });
+        await abandoned.append([randomBytes(100)]);
+        await abandoned.abort();
+        assert.deepEqual((await listAll(backend, 'data')).map((f) => f.name), [id]);
+
+        const twin = await openWriter(backend, 'data', id, { exclusive: true });
+        await twin.append([randomBytes(10)]);
+        await rejectsWith(twin.commit(), 'CONFLICT');
+        assert.deepEqual(await backend.read('data', id), Buffer.concat(pieces), 'the first file is untouched');
       }));
 
     test('a ranged read returns exactly the bytes asked for', () =>

@@ -46,12 +46,39 @@ export interface Backend {
    * exists is CONFLICT when `exclusive`, otherwise it replaces the file.
    */
   write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], options?: { exclusive?: boolean }): Promise<void>;
+  /**
+   * Starts a file that is written in pieces (a pack as its blobs arrive), under
+   * `write`'s rules once committed. Optional: `openWriter` (below) collects the
+   * pieces in memory for a backend without it (S3 takes an object whole).
+   */
+  openWriter?(kind: FileKind, name: string, options?: { exclusive?: boolean }): Promise<FileWriter>;
   /** Removes a file; a file already gone is not an error. */
   remove(kind: FileKind, name: string): Promise<void>;
   /** The file's size, or undefined when it does not exist. */
   stat(kind: FileKind, name: string): Promise<FileInfo | undefined>;
   /** Releases connections; the backend is not used afterwards. */
   close(): Promise<void>;
+}
+
+/** A file being written in pieces; nothing is visible under its name before `commit`. */
+export interface FileWriter {
+  /** Adds the parts, in order, after what was appended before (one append at a time). */
+  append(parts: readonly Uint8Array[]): Promise<void>;
+  /** Makes the file durable and visible under its name, as `write` does. */
+  commit(): Promise<void>;
+  /** Gives the file up: nothing becomes visible, and what was written is removed. */
+  abort(): Promise<void>;
+}
+
+/** The backend's own writer, or one that keeps the pieces in memory and writes them whole on commit. */
+export async function openWriter(backend: Backend, kind: FileKind, name: string, options: { exclusive?: boolean } = {}): Promise<FileWriter> {
+  if (backend.openWriter) return backend.openWriter(kind, name, options);
+  const parts: Uint8Array[] = [];
+  return {
+    append: async (more) => void parts.push(...more),
+    commit: () => backend.write(kind, name, parts, options),
+    abort: async () => void parts.splice(0),
+  };
 }
 
 /** A file name the repository itself would write: hex ids, `config`, and nothing that could leave its folder. */

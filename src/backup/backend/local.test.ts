@@ -68,6 +68,31 @@ describe('local backend on disk', () => {
     assert.deepEqual(await tempFilesIn(root), []);
   });
 
+  test('a file written piece by piece lives in one temp file (0600) until commit; abort and a refused commit leave none', async () => {
+    const root = freshRoot();
+    const backend = new LocalBackend(root);
+    await backend.create();
+    const id = hexId();
+    const writer = await backend.openWriter('data', id, { exclusive: true });
+    await writer.append([Buffer.from('piece one|')]);
+    await writer.append([Buffer.from('piece two')]);
+    const temps = await tempFilesIn(root);
+    assert.equal(temps.length, 1, 'the pieces go to one file, not memory');
+    assert.equal((await stat(temps[0] as string)).size, 19);
+    assert.equal((await stat(temps[0] as string)).mode & 0o777, 0o600);
+    await writer.commit();
+    assert.deepEqual(await tempFilesIn(root), []);
+
+    const abandoned = await backend.openWriter('data', hexId(), { exclusive: true });
+    await abandoned.append([Buffer.from('never published')]);
+    await abandoned.abort();
+    const twin = await backend.openWriter('data', id, { exclusive: true });
+    await twin.append([Buffer.from('a second file of the same name')]);
+    await rejectsWith(twin.commit(), 'CONFLICT');
+    assert.deepEqual(await tempFilesIn(root), []);
+    assert.equal((await backend.read('data', id)).toString(), 'piece one|piece two');
+  });
+
   test('a write that fails before it is published leaves nothing under its name and no temp file', async () => {
     const root = freshRoot();
     const backend = new LocalBackend(root);

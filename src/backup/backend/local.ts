@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { BulwarkError, isBulwarkError } from '../../core/errors.js';
 import { fsyncDir } from '../../core/fs.js';
 import { FILE_KINDS, isSafeFileName } from './backend.js';
-import type { Backend, ByteRange, FileInfo, FileKind } from './backend.js';
+import type { Backend, ByteRange, FileInfo, FileKind, FileWriter } from './backend.js';
 import { checkKind, checkRange, dataShards, filePath, shortFileError, writeParts } from './layout.js';
 
 const FOLDER_MODE = 0o700;
@@ -125,29 +125,61 @@ export class LocalBackend implements Backend {
   }
 
   async write(kind: FileKind, name: string, data: Uint8Array | readonly Uint8Array[], options: { exclusive?: boolean } = {}): Promise<void> {
+    const writer = await this.openWriter(kind, name, options);
+    try {
+      await writer.append(writeParts(data));
+    } catch (err) {
+      await writer.abort();
+      throw err;
+    }
+    await writer.commit();
+  }
+
+  /**
+   * A temp file beside the final name, appended to as pieces come; `commit` fsyncs
+   * it, publishes it (link or rename) and fsyncs the folder. Whatever fails, the
+   * temp file goes; a crash leaves it behind under a dot name `list` skips.
+   */
+  async openWriter(kind: FileKind, name: string, options: { exclusive?: boolean } = {}): Promise<FileWriter> {
     const path = join(this.#root, filePath(kind, name));
-    const parts = writeParts(data);
     const folder = dirname(path);
     const temp = join(folder, `.${name}.${randomBytes(8).toString('hex')}.tmp`);
     const handle = await this.#openTemp(temp, folder);
     let handleOpen = true;
-    try {
-      await writeAll(handle, parts);
-      await handle.sync();
-      handleOpen = false;
-      await handle.close();
-      if (options.exclusive === true) await this.#publishExclusive(temp, path, kind, name);
-      else await rename(temp, path);
-    } catch (err) {
-      throw storageError(err, 'write', path);
-    } finally {
-      if (handleOpen) await handle.close().catch(() => undefined);
-      // After a rename the temp name is gone already; after a link or a failure it must go.
+    const drop = async (): Promise<void> => {
+      if (handleOpen) {
+        handleOpen = false;
+        await handle.close().catch(() => undefined);
+      }
       await unlink(temp).catch(() => undefined);
-    }
-    await syncFolder(folder).catch((err: unknown) => {
-      throw storageError(err, 'sync the folder', folder);
-    });
+    };
+    return {
+      append: async (parts) => {
+        try {
+          await writeAll(handle, parts);
+        } catch (err) {
+          throw storageError(err, 'write', path);
+        }
+      },
+      commit: async () => {
+        try {
+          await handle.sync();
+          handleOpen = false;
+          await handle.close();
+          if (options.exclusive === true) await this.#publishExclusive(temp, path, kind, name);
+          else await rename(temp, path);
+        } catch (err) {
+          throw storageError(err, 'write', path);
+        } finally {
+          // After a rename the temp name is gone already; after a link or a failure it must go.
+          await drop();
+        }
+        await syncFolder(folder).catch((err: unknown) => {
+          throw storageError(err, 'sync the folder', folder);
+        });
+      },
+      abort: drop,
+    };
   }
 
   async remove(kind: FileKind, name: string): Promise<void> {

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { joinOwned, openBlob, ownedForTransfer } from './blob-codec.js';
 import { Chunker, gearTable } from './chunker.js';
 import { BlobCompressor } from './compress.js';
-import { BLOB_DATA, blobAad, blobId, sealParts, type BlobType, type RepositoryKeys } from './crypto.js';
+import { BLOB_DATA, blobAad, blobId, SEAL_OVERHEAD, sealInto, type BlobType, type RepositoryKeys } from './crypto.js';
 import { markStarted } from './read-progress.js';
 import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
 
@@ -32,8 +32,30 @@ const giveBuffer = (b: Buffer): void => {
   if (spare.length < 2) spare.push(b);
 };
 
+/**
+ * Buffers sealed blobs travelled in, handed back by the main thread once it wrote them
+ * out: reused, so batches do not keep taking fresh memory from this thread's allocator
+ * (which then holds on to it). A few are kept, the largest.
+ */
+const returned: ArrayBuffer[] = [];
+const RETURNED_KEPT = 2;
+/** A fresh outgoing buffer is at least this large, so a reused one usually fits. */
+const OUTGOING_MIN_BYTES = 1024 * 1024;
+
+function outgoing(bytes: number): Uint8Array {
+  const fit = returned.findIndex((b) => b.byteLength >= bytes);
+  const buffer = fit >= 0 ? (returned.splice(fit, 1)[0] as ArrayBuffer) : (Buffer.allocUnsafeSlow(Math.max(bytes, OUTGOING_MIN_BYTES)).buffer as ArrayBuffer);
+  return new Uint8Array(buffer, 0, bytes);
+}
+
+function keepReturned(buffer: ArrayBuffer): void {
+  returned.push(buffer);
+  returned.sort((a, b) => b.byteLength - a.byteLength);
+  returned.length = Math.min(returned.length, RETURNED_KEPT);
+}
+
 let nextReq = 0;
-const waiting = new Map<number, (fresh: Uint8Array) => void>();
+const waiting = new Map<number, (answer: Uint8Array) => void>();
 
 function answerOf(req: number): Promise<Uint8Array> {
   return new Promise<Uint8Array>((resolve) => waiting.set(req, resolve));
@@ -73,25 +95,30 @@ class Job {
     const fresh = await answer;
     // Sealed here, on this thread, one after another: this thread is one of as many as there are cores,
     // and handing each blob to another thread cost more (wake-ups, buffers) than compressing a small one.
-    const parts: Buffer[] = [];
+    // Straight into the buffer the batch travels in, sized for the worst case (nothing shrinks).
+    let room = 0;
+    for (const [i, c] of chunks.entries()) if (fresh[i] === 1) room += c.length + SEAL_OVERHEAD;
+    if (room === 0) return;
+    const space = outgoing(room);
     const newIds: Buffer[] = [];
     const lengths: number[] = [];
     const rawLengths: number[] = [];
+    let at = 0;
     for (const [i, c] of chunks.entries()) {
       if (fresh[i] !== 1) continue;
-      const sealed = sealParts(keys.encryption, compressor.compress(this.buf.subarray(c.start, c.start + c.length)), blobAad(BLOB_DATA, c.id));
-      parts.push(...sealed);
+      const length = sealInto(keys.encryption, compressor.compress(this.buf.subarray(c.start, c.start + c.length)), blobAad(BLOB_DATA, c.id), space, at);
+      at += length;
       newIds.push(c.id);
-      lengths.push(sealed.reduce((n, p) => n + p.length, 0));
+      lengths.push(length);
       rawLengths.push(c.length);
     }
-    if (newIds.length === 0) return;
     const newIdBytes = joinOwned(newIds);
-    const data = joinOwned(parts);
+    const data = space.subarray(0, at);
     const stored = nextReq++;
     const taken = answerOf(stored);
     send({ t: 'blobs', req: stored, job: this.id, blobs: { ids: newIdBytes, data, lengths, rawLengths } }, [newIdBytes.buffer as ArrayBuffer, data.buffer as ArrayBuffer]);
-    await taken;
+    const back = await taken;
+    if (back.byteLength > 0) keepReturned(back.buffer as ArrayBuffer);
   }
 
   chunk(file: number, start: number, length: number): void {
@@ -210,7 +237,7 @@ port.on('message', (message: ToWorker) => {
   } else if (message.t === 'known' || message.t === 'stored') {
     const resolve = waiting.get(message.req);
     waiting.delete(message.req);
-    resolve?.(message.t === 'known' ? message.fresh : new Uint8Array(0));
+    resolve?.(message.t === 'known' ? message.fresh : message.buffer ? new Uint8Array(message.buffer) : new Uint8Array(0));
   } else if (message.t === 'verify') {
     verifyRequest(message.req, message.region, message.blobs);
   } else {

@@ -14,6 +14,7 @@ import {
   open,
   seal,
   SEAL_OVERHEAD,
+  sealInto,
   TAG_BYTES,
   wipeRepositoryKeys,
 } from './crypto.js';
@@ -35,6 +36,18 @@ describe('seal and open', () => {
     const sealed = seal(key, plain, aad);
     assert.equal(sealed.length, plain.length + SEAL_OVERHEAD);
     assert.deepEqual(open(key, sealed, aad, 'snapshot x'), plain);
+  });
+
+  it('sealInto writes what open accepts, in place, touching nothing outside its span', () => {
+    // Sizes around the 64 KiB slices the cipher is fed, and none at all.
+    for (const size of [0, 1, 65_535, 65_536, 65_537, 200_000]) {
+      const plaintext = randomBytes(size);
+      const out = Buffer.alloc(7 + size + SEAL_OVERHEAD + 5, 0xee);
+      const written = sealInto(key, plaintext, aad, out, 7);
+      assert.equal(written, size + SEAL_OVERHEAD, `size ${size}`);
+      assert.deepEqual(open(key, out.subarray(7, 7 + written), aad, 'blob'), plaintext, `size ${size}`);
+      assert.ok(out.subarray(0, 7).every((b) => b === 0xee) && out.subarray(7 + written).every((b) => b === 0xee), `size ${size}: bytes outside were kept`);
+    }
   });
 
   it('round-trips an empty plaintext', () => {

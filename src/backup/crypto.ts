@@ -70,6 +70,33 @@ export function sealParts(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Arra
   return parts;
 }
 
+/** Plaintext encrypted per call by `sealInto`: its outputs stay small enough to be recycled by the allocator at once. */
+const SEAL_SLICE_BYTES = 64 * 1024;
+
+/**
+ * `sealParts` written into `out` at `at` (which must have room for the plaintext and
+ * SEAL_OVERHEAD); returns the bytes written. The plaintext goes through the cipher in
+ * slices, so no buffer of its size is allocated: a backup worker seals hundreds of
+ * MiB, and fresh blob-sized outputs grew its allocator's heap instead of being reused.
+ */
+export function sealInto(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array, out: Uint8Array, at: number): number {
+  const nonce = randomBytes(NONCE_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
+  out.set(nonce, at);
+  let end = at + NONCE_BYTES;
+  for (let i = 0; i < plaintext.length; i += SEAL_SLICE_BYTES) {
+    const piece = cipher.update(plaintext.subarray(i, i + SEAL_SLICE_BYTES));
+    out.set(piece, end);
+    end += piece.length;
+  }
+  const final = cipher.final();
+  out.set(final, end);
+  end += final.length;
+  out.set(cipher.getAuthTag(), end);
+  return end + TAG_BYTES - at;
+}
+
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   return Buffer.concat(sealParts(key, plaintext, aad));
 }

@@ -6,6 +6,7 @@ import { BlobIndex } from './blob-index.js';
 import { openBlob, sealBlob } from './blob-codec.js';
 import { mapLimit, Semaphore } from './concurrency.js';
 import {
+  BLOB_DATA,
   BLOB_TREE,
   blobId,
   decodeRepositoryKeys,
@@ -352,6 +353,13 @@ export class Repository {
   }
 }
 
+/** A sealed data blob from a worker: a view into the buffer its batch came in. */
+export interface SealedData {
+  id: Buffer;
+  sealed: Buffer;
+  rawLength: number;
+}
+
 /**
  * Collects sealed blobs into packs, written as they fill (a pack is streamed to
  * storage in pieces of APPEND_BYTES, not held whole in memory) and committed at
@@ -396,6 +404,30 @@ export class PackWriter {
   /** Appends a sealed blob (claimed or not) to the current pack; waits while its file or storage catches up. */
   async add(type: BlobType, id: Buffer, sealed: readonly Buffer[], rawLength: number): Promise<void> {
     if (this.#failure) throw this.#failure;
+    this.#enter(type, id, sealed, rawLength);
+    if (this.#bytes >= PACK_TARGET_BYTES) await this.#closePack();
+    else if (this.#pendingBytes >= APPEND_BYTES) await this.#append([]);
+  }
+
+  /**
+   * Adds blobs (claimed or not) and resolves once their bytes are in their packs'
+   * files (written, not yet durable): true then, when nothing here holds their
+   * memory any more and their buffer may be reused; false for a backend that
+   * collects a pack in memory until it is whole (S3).
+   */
+  async addWritten(blobs: readonly SealedData[]): Promise<boolean> {
+    const written: Promise<void>[] = [];
+    for (const blob of blobs) {
+      if (this.#failure) throw this.#failure;
+      this.#enter(BLOB_DATA, blob.id, [blob.sealed], blob.rawLength);
+      if (this.#bytes >= PACK_TARGET_BYTES) written.push((await this.#closePack()).appended);
+    }
+    written.push(this.#append([]));
+    await Promise.all(written);
+    return this.repo.backend.openWriter !== undefined;
+  }
+
+  #enter(type: BlobType, id: Buffer, sealed: readonly Buffer[], rawLength: number): void {
     const length = sealed.reduce((n, p) => n + p.length, 0);
     const entry: PackEntry = { type, id, offset: this.#bytes, length, rawLength };
     this.#entries.push(entry);
@@ -407,12 +439,11 @@ export class PackWriter {
     this.blobsStored++;
     this.repo.index.add(id, { type, pack: this.repo.packNumber(this.#id), offset: entry.offset, length, rawLength });
     this.#claimed.delete(id.toString('hex'));
-    if (this.#bytes >= PACK_TARGET_BYTES) await this.#closePack();
-    else if (this.#pendingBytes >= APPEND_BYTES) await this.#append([]);
   }
 
-  /** Hands the pending blobs (and `more`) to the open pack's file, after its earlier appends. */
+  /** Hands the pending blobs (and `more`) to the open pack's file, after its earlier appends; resolves when they are written. */
   #append(more: readonly Uint8Array[]): Promise<void> {
+    if (this.#pending.length === 0 && more.length === 0) return this.#appended;
     const parts = [...this.#pending.splice(0), ...more];
     this.#pendingBytes = 0;
     const name = this.#id.toString('hex');
@@ -423,8 +454,9 @@ export class PackWriter {
     return this.#appended;
   }
 
-  async #closePack(): Promise<void> {
-    if (this.#entries.length === 0) return;
+  /** Finishes the open pack and starts its commit (waiting for a free upload slot); gives its last append. */
+  async #closePack(): Promise<{ appended: Promise<void> }> {
+    if (this.#entries.length === 0) return { appended: this.#appended };
     const id = this.#id;
     const entries = this.#entries;
     const appended = this.#append([encodePackHeader(this.repo.keys.encryption, entries)]);
@@ -449,6 +481,7 @@ export class PackWriter {
         this.#inFlight.delete(upload);
       });
     this.#inFlight.add(upload);
+    return { appended };
   }
 
   /**

@@ -63,7 +63,7 @@ test('close() with a job in hand leaves no file open: an agent lives on after a 
   };
   // Storage that never takes the blobs: the worker waits for it part-way through the file.
   let added = 0;
-  const stuck = { claim: () => true, add: () => (added++, new Promise<void>(() => undefined)) } as unknown as PackWriter;
+  const stuck = { claim: () => true, addWritten: () => (added++, new Promise<boolean>(() => undefined)) } as unknown as PackWriter;
   const pool = new WorkerPool(keys, stuck, 1);
   try {
     const info = await stat(path);

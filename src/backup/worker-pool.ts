@@ -3,7 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { BulwarkError } from '../core/errors.js';
 import { findWorkerEntry, startWorker } from '../core/worker-entry.js';
 import { ownedForTransfer } from './blob-codec.js';
-import { BLOB_DATA, type BlobType, type RepositoryKeys } from './crypto.js';
+import type { BlobType, RepositoryKeys } from './crypto.js';
 import { ReadAhead } from './read-ahead.js';
 import type { PackWriter } from './repository.js';
 import { SMALL_FILE_BYTES, type FileOutcome, type FileTask, type FromWorker, type RegionBlob, type ToWorker, type WorkerError, type WorkerInit } from './worker-protocol.js';
@@ -199,13 +199,20 @@ export class WorkerPool {
       const written = previous.then(async () => {
         // Views into the one transferred buffer: the pack writes them as they are.
         let at = 0;
-        for (const [i, length] of lengths.entries()) {
-          const id = Buffer.from(ids.buffer, ids.byteOffset + i * 32, 32);
-          await writer.add(BLOB_DATA, id, [Buffer.from(data.buffer, data.byteOffset + at, length)], rawLengths[i] as number);
+        const blobs = lengths.map((length, i) => {
+          const blob = { id: Buffer.from(ids.buffer, ids.byteOffset + i * 32, 32), sealed: Buffer.from(data.buffer, data.byteOffset + at, length), rawLength: rawLengths[i] as number };
           at += length;
+          return blob;
+        });
+        // Once written out, the buffer goes back to its worker for the next batch: no new
+        // memory per batch on its side, and none for this thread's collector to free later.
+        if (await writer.addWritten(blobs)) {
+          const ack: ToWorker = { t: 'stored', req: m.req, buffer: data.buffer as ArrayBuffer };
+          slot.worker.postMessage(ack, [data.buffer as ArrayBuffer]);
+        } else {
+          const ack: ToWorker = { t: 'stored', req: m.req };
+          slot.worker.postMessage(ack);
         }
-        const ack: ToWorker = { t: 'stored', req: m.req };
-        slot.worker.postMessage(ack);
       });
       // Storage failed (the writer's failure sticks): the worker would wait for its acknowledgement forever, so every job fails now.
       written.catch((err: unknown) => this.#fail(err));

@@ -50,8 +50,11 @@ export type ToWorker =
   /** `seq`: the batch's number in the progress ring, when the read-ahead thread was given it. */
   | { t: 'job'; job: number; files: FileTask[]; seq?: number }
   | { t: 'known'; req: number; fresh: Uint8Array }
-  /** The blobs of request `req` are in the pack writer: the worker may go on (back-pressure). */
-  | { t: 'stored'; req: number }
+  /**
+   * The blobs of request `req` are in the pack writer: the worker may go on (back-pressure).
+   * `buffer`: the one they came in, handed back once written out, for the worker to reuse.
+   */
+  | { t: 'stored'; req: number; buffer?: ArrayBuffer }
   | { t: 'open'; req: number; type: number; id: Uint8Array; sealed: Uint8Array; rawLength: number }
   /** Open every blob in `region` (where each starts at its offset) only to see that it is sound. */
   | { t: 'verify'; req: number; region: Uint8Array; blobs: RegionBlob[] };

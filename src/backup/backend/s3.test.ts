@@ -5,10 +5,15 @@ import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { backup } from '../archiver.js';
+import { check } from '../checker.js';
+import type { Credential } from '../key-file.js';
+import { Repository } from '../repository.js';
+import { restore } from '../restorer.js';
 import { S3Backend } from './s3.js';
 import type { S3BackendOptions } from './s3.js';
 import { backendSuite, hexId, listAll, rejectsWith } from './backend-suite.js';
@@ -178,5 +183,39 @@ describe('s3 backend against s3rver', () => {
 
   test('an endpoint that is not a URL is BAD_REQUEST', () => {
     assert.throws(() => new S3Backend({ bucket: BUCKET, prefix: '', endpoint: 'not a url' }), { code: 'BAD_REQUEST' });
+  });
+});
+
+describe('a backup into s3 (s3rver), end to end', () => {
+  test('packs collected in memory are whole and sound: the workers never get back a buffer the pack still holds', async () => {
+    const src = await mkdtemp(join(tmpdir(), 'bulwark-s3-backup-'));
+    try {
+      // Many batches (3 MiB of small files, then 20 MiB in large ones): several packs, each built from many batches.
+      const files = new Map<string, Buffer>();
+      for (let i = 0; i < 300; i++) files.set(`small-${i}.bin`, randomBytes(10_000));
+      for (let i = 0; i < 4; i++) files.set(`large-${i}.bin`, randomBytes(5 * 1024 * 1024));
+      for (const [name, bytes] of files) await writeFile(join(src, name), bytes);
+      const credential: Credential = { kind: 'key-file', bytes: randomBytes(32) };
+      const backend = backendAt();
+      await Repository.init(backend, credential);
+      const repo = await Repository.open(backend, credential);
+      const result = await backup(repo, { paths: [src], workers: 1 });
+      assert.equal(result.snapshot.summary?.filesNew, files.size);
+      const report = await check(await Repository.open(backend, credential), { readData: true });
+      assert.equal(report.ok, true, JSON.stringify(report.problems));
+      assert.ok(report.packs >= 2, `${report.packs} packs`);
+      const target = await mkdtemp(join(tmpdir(), 'bulwark-s3-restore-'));
+      try {
+        const reader = await Repository.open(backend, credential);
+        await reader.loadIndex();
+        await restore(reader, result.snapshot.tree, { target });
+        for (const [name, bytes] of files) assert.deepEqual(await readFile(join(target, src, name)), bytes, name);
+      } finally {
+        await rm(target, { recursive: true, force: true });
+      }
+      await backend.close();
+    } finally {
+      await rm(src, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backup, type BackupOptions } from './archiver.js';
-import type { Backend } from './backend/backend.js';
+import { overriding } from './backend/faulty.js';
 import { LocalBackend } from './backend/local.js';
 import type { Credential } from './key-file.js';
 import { listLocks } from './lock.js';
@@ -288,15 +288,7 @@ describe('backup (archiver)', () => {
     const local = new LocalBackend(dir);
     // Storage that takes the first pack's bytes but fails to publish it (a full disk at fsync).
     let commits = 0;
-    const failing: Backend = {
-      location: local.location,
-      create: () => local.create(),
-      list: (kind) => local.list(kind),
-      read: (kind, name, range) => local.read(kind, name, range),
-      write: (kind, name, data, options) => local.write(kind, name, data, options),
-      remove: (kind, name) => local.remove(kind, name),
-      stat: (kind, name) => local.stat(kind, name),
-      close: () => local.close(),
+    const failing = overriding(local, {
       openWriter: async (kind, name, options) => {
         const writer = await local.openWriter(kind, name, options);
         return {
@@ -311,7 +303,7 @@ describe('backup (archiver)', () => {
           },
         };
       },
-    };
+    });
     const repo = await Repository.open(failing, credential);
     await assert.rejects(backup(repo, { paths: [src], workers: 1 }), /ENOSPC/);
     const leftovers = (await readdir(join(dir, 'data'), { recursive: true })).filter((p) => p.split('/').pop()?.startsWith('.') === true);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Backend, FileKind } from './backend/backend.js';
-import { FaultyBackend } from './backend/faulty.js';
+import { FaultyBackend, overriding } from './backend/faulty.js';
 import { LocalBackend } from './backend/local.js';
 import { BLOB_DATA, BLOB_TREE, blobAad, blobId, encodeRepositoryKeys, fileAad, newRepositoryKeys, open, seal, sealParts } from './crypto.js';
 import { decodeIndex } from './index-file.js';
@@ -33,15 +33,7 @@ async function names(backend: Backend, kind: FileKind): Promise<string[]> {
 
 /** The local backend, recording the size of each piece appended to a file written in pieces. */
 function recordingAppends(inner: LocalBackend, sizes: number[]): Backend {
-  return {
-    location: inner.location,
-    create: () => inner.create(),
-    list: (kind) => inner.list(kind),
-    read: (kind, name, range) => inner.read(kind, name, range),
-    write: (kind, name, data, options) => inner.write(kind, name, data, options),
-    remove: (kind, name) => inner.remove(kind, name),
-    stat: (kind, name) => inner.stat(kind, name),
-    close: () => inner.close(),
+  return overriding(inner, {
     openWriter: async (kind, name, options) => {
       const writer = await inner.openWriter(kind, name, options);
       return {
@@ -53,7 +45,7 @@ function recordingAppends(inner: LocalBackend, sizes: number[]): Backend {
         abort: () => writer.abort(),
       };
     },
-  };
+  });
 }
 
 /** Stores a data blob as the backup workers do, but without compression (random data would not shrink anyway). */

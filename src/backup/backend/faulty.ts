@@ -48,3 +48,19 @@ export class FaultyBackend implements Backend {
     return this.inner.close();
   }
 }
+
+/** A backend that passes every call to `inner` except those `overrides` replaces: a test double that changes one thing. */
+export function overriding(inner: Backend, overrides: Partial<Backend>): Backend {
+  return {
+    location: inner.location,
+    create: () => inner.create(),
+    list: (kind) => inner.list(kind),
+    read: (kind, name, range) => inner.read(kind, name, range),
+    write: (kind, name, data, options) => inner.write(kind, name, data, options),
+    remove: (kind, name) => inner.remove(kind, name),
+    stat: (kind, name) => inner.stat(kind, name),
+    close: () => inner.close(),
+    ...(inner.openWriter ? { openWriter: inner.openWriter.bind(inner) } : {}),
+    ...overrides,
+  };
+}

@@ -6,7 +6,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { backup } from './archiver.js';
 import type { Backend, FileKind } from './backend/backend.js';
-import { FaultyBackend } from './backend/faulty.js';
+import { FaultyBackend, overriding } from './backend/faulty.js';
 import { LocalBackend } from './backend/local.js';
 import { check } from './checker.js';
 import { forget } from './forget.js';
@@ -270,4 +270,20 @@ describe('prune', () => {
       await assertRestores(dir);
     });
   }
+
+  it('a repacked pack that cannot be published (written in pieces to a temp file) leaves no temp file and a whole repository', async () => {
+    const dir = await copyRepository();
+    await forgetFirst(await openRepository(dir));
+    const local = new LocalBackend(dir);
+    const failing = overriding(local, {
+      openWriter: async (kind, name, options) => {
+        const writer = await local.openWriter(kind, name, options);
+        return { ...writer, commit: () => Promise.reject(new Error('simulated failure to publish a pack')) };
+      },
+    });
+    await assert.rejects(prune(await openRepository(dir, failing)), /simulated failure to publish/);
+    assert.deepEqual((await listing(dir)).filter((f) => f.split('/').pop()?.startsWith('.') === true), []);
+    await assertChecks(dir);
+    await assertRestores(dir);
+  });
 });

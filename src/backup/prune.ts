@@ -91,6 +91,10 @@ export async function prune(repo: Repository, options: PruneOptions = {}): Promi
   const lock = await RepositoryLock.acquire(repo.backend, repo.keys.encryption, !dryRun);
   try {
     return await run(repo, maxUnused, dryRun, options.unindexedGraceMs ?? DEFAULT_UNINDEXED_GRACE_MS);
+  } catch (err) {
+    // A repack that failed leaves no temp file of the pack it was filling.
+    await repo.writer.discard();
+    throw err;
   } finally {
     await lock.release().catch(() => undefined);
   }

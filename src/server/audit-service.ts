@@ -28,6 +28,7 @@ import {
   listFindings,
   listNodeResults,
   markDispatched,
+  markRequestUndelivered,
   markUndelivered,
   overdueRuns,
   pendingResults,
@@ -184,6 +185,13 @@ export class AuditService {
       policies ??= await this.#policyRefs(run.spec);
       const timeoutMs = Math.max(1000, run.deadlineAt - ANSWER_GRACE_MS - this.deps.clock.now());
       await markDispatched(this.deps.store.db, result.requestId, this.deps.clock.now());
+      // The channel was open before the awaits above, and may have closed during them: its close then
+      // found nothing sent to forget, and the request, recorded as sent, would wait for its deadline.
+      // Forgotten here instead, the sweep offers it again when the agent is back.
+      if (session.closed || session.ws.readyState !== session.ws.OPEN) {
+        await markRequestUndelivered(this.deps.store.db, result.requestId);
+        continue;
+      }
       session.sendAudit({
         type: 'audit',
         requestId: result.requestId,

@@ -253,6 +253,11 @@ export async function markUndelivered(db: Kysely<Database>, nodeId: string): Pro
   await db.updateTable('audit_node_results').set({ dispatched_at: null }).where('node_id', '=', nodeId).where('status', '=', 'pending').where('dispatched_at', 'is not', null).execute();
 }
 
+/** The same for one request: recorded as sent to a channel that closed before it went out. */
+export async function markRequestUndelivered(db: Kysely<Database>, requestId: string): Promise<void> {
+  await db.updateTable('audit_node_results').set({ dispatched_at: null }).where('request_id', '=', requestId).where('status', '=', 'pending').execute();
+}
+
 /** A node's latest finished result before this one: the baseline for drift. */
 export async function latestResultOf(db: Kysely<Database>, nodeId: string): Promise<{ runId: string; findings: Map<string, FindingStatus> } | undefined> {
   const latest = await db.selectFrom('audit_latest').select(['run_id']).where('node_id', '=', nodeId).executeTakeFirst();

@@ -30,7 +30,7 @@ import { decodeTree, encodeTree, type Tree } from './tree.js';
 export const REPOSITORY_VERSION = 1;
 /** Packs are closed once their blobs reach this size (restic's default too). */
 export const PACK_TARGET_BYTES = 16 * 1024 * 1024;
-/** Packs being uploaded at once: bounds memory to about this many packs. */
+/** Packs being committed at once (fsynced and published; for S3, uploaded from memory, so this also bounds memory there). */
 const UPLOADS_IN_FLIGHT = 2;
 /** A pack's blobs go to its file in pieces of about this size: few writes, little held in memory. */
 const APPEND_BYTES = 1024 * 1024;

@@ -28,7 +28,6 @@ import {
   listFindings,
   listNodeResults,
   markDispatched,
-  markRequestUndelivered,
   markUndelivered,
   overdueRuns,
   pendingResults,
@@ -181,15 +180,15 @@ export class AuditService {
     let policies: AuditPolicyRef[] | undefined;
     for (const result of pending) {
       const session = this.deps.session(result.nodeId);
-      if (!session || session.closed || session.ws.readyState !== session.ws.OPEN) continue;
+      if (!isOpen(session)) continue;
       policies ??= await this.#policyRefs(run.spec);
       const timeoutMs = Math.max(1000, run.deadlineAt - ANSWER_GRACE_MS - this.deps.clock.now());
       await markDispatched(this.deps.store.db, result.requestId, this.deps.clock.now());
       // The channel was open before the awaits above, and may have closed during them: its close then
       // found nothing sent to forget, and the request, recorded as sent, would wait for its deadline.
       // Forgotten here instead, the sweep offers it again when the agent is back.
-      if (session.closed || session.ws.readyState !== session.ws.OPEN) {
-        await markRequestUndelivered(this.deps.store.db, result.requestId);
+      if (!isOpen(session)) {
+        await markUndelivered(this.deps.store.db, { requestId: result.requestId });
         continue;
       }
       session.sendAudit({
@@ -217,7 +216,7 @@ export class AuditService {
 
   /** The node's channel to this replica closed: what was sent on it may be lost. */
   async agentDisconnected(nodeId: string): Promise<void> {
-    await markUndelivered(this.deps.store.db, nodeId);
+    await markUndelivered(this.deps.store.db, { nodeId });
   }
 
   /** An agent's answer. Only the node a request was sent to may answer it, and only once. */
@@ -495,4 +494,9 @@ export function nextRunAt(cron: string, now: number): number {
   job.stop();
   if (!next) throw new BulwarkError('INVALID_SCHEDULE', `"${cron}" never fires; use five fields, e.g. "0 3 * * *" for 03:00 UTC daily`);
   return next.getTime();
+}
+
+/** A channel a request can go out on now. */
+function isOpen(session: AgentSession | undefined): session is AgentSession {
+  return session !== undefined && !session.closed && session.ws.readyState === session.ws.OPEN;
 }

@@ -249,13 +249,9 @@ export async function markDispatched(db: Kysely<Database>, requestId: string, at
  * agent ignores a request it is already running), and the deadline fails them
  * NOT_CONNECTED if it does not.
  */
-export async function markUndelivered(db: Kysely<Database>, nodeId: string): Promise<void> {
-  await db.updateTable('audit_node_results').set({ dispatched_at: null }).where('node_id', '=', nodeId).where('status', '=', 'pending').where('dispatched_at', 'is not', null).execute();
-}
-
-/** The same for one request: recorded as sent to a channel that closed before it went out. */
-export async function markRequestUndelivered(db: Kysely<Database>, requestId: string): Promise<void> {
-  await db.updateTable('audit_node_results').set({ dispatched_at: null }).where('request_id', '=', requestId).where('status', '=', 'pending').execute();
+export async function markUndelivered(db: Kysely<Database>, which: { nodeId: string } | { requestId: string }): Promise<void> {
+  const q = db.updateTable('audit_node_results').set({ dispatched_at: null }).where('status', '=', 'pending').where('dispatched_at', 'is not', null);
+  await ('nodeId' in which ? q.where('node_id', '=', which.nodeId) : q.where('request_id', '=', which.requestId)).execute();
 }
 
 /** A node's latest finished result before this one: the baseline for drift. */

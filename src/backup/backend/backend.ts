@@ -1,7 +1,8 @@
 /**
  * Where a backup repository's files live. The repository format (docs/repository-format.md)
  * needs only whole-file writes, whole or ranged reads, listing and removal, so a
- * local directory and an S3 bucket serve it the same way. Every file is immutable
+ * local directory and an S3 bucket serve it the same way (a backend may also take
+ * a file in pieces, `openWriter`, which spares holding a whole pack in memory). Every file is immutable
  * once written, except locks (rewritten under new names) — so no backend needs
  * overwrite semantics beyond "a new name each time".
  */
